@@ -1,0 +1,78 @@
+"""Spawning a local etcd from the `etcd` binary, for `lattice up` and for the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lattice.store.errors import StoreUnavailable
+from lattice.store.etcd import Etcd
+
+
+class EtcdNotFound(Exception):
+    """The etcd binary is not installed."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class EtcdCommand:
+    data_dir: Path
+    client_port: int
+    peer_port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.client_port}"
+
+    def argv(self) -> list[str]:
+        binary = shutil.which("etcd")
+        if binary is None:
+            raise EtcdNotFound("etcd is not installed (Debian: apt-get install etcd-server)")
+        peer = f"http://{self.host}:{self.peer_port}"
+        return [
+            binary,
+            "--name", "lattice",
+            "--data-dir", str(self.data_dir),
+            "--listen-client-urls", self.endpoint,
+            "--advertise-client-urls", self.endpoint,
+            "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"lattice={peer}",
+            "--log-level", "error",
+        ]
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path) -> EtcdCommand:
+        return cls(data_dir=data_dir, client_port=free_port(), peer_port=free_port())
+
+
+async def wait_until_ready(endpoint: str, timeout_s: float = 20.0) -> None:
+    """Poll etcd until it answers a read, or raise StoreUnavailable."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        etcd = Etcd(endpoint)
+        try:
+            await etcd.get("/lattice/ping")
+            return
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+        finally:
+            await etcd.close()
+
+
+def start(command: EtcdCommand) -> subprocess.Popen[bytes]:
+    command.data_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(command.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -1,0 +1,93 @@
+"""Images the box builds locally, because no image registry may be reachable.
+
+The demo app is busybox's httpd in a scratch image: a CGI script answers with the instance's
+index, so round-robin across instances is visible with plain curl.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from pathlib import Path
+
+import docker
+import docker.errors
+
+DEMO_IMAGE = "lattice/demo-app:latest"
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+
+_DOCKERFILE = b"""\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+COPY www /www
+EXPOSE 8080
+CMD ["/bin/sh", "-c", "echo \\"lattice-demo instance $INSTANCE_INDEX listening on port $PORT\\"; exec httpd -f -v -p \\"${PORT:-8080}\\" -h /www"]
+"""
+
+_INDEX_CGI = b"""\
+#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "Hello from lattice-demo, instance $INSTANCE_INDEX"
+"""
+
+
+class ImageBuildError(Exception):
+    """The image could not be built (no static busybox, or Docker refused the build)."""
+
+
+def find_static_busybox() -> Path:
+    for candidate in BUSYBOX_CANDIDATES:
+        path = Path(candidate)
+        if path.exists() and b"ld-linux" not in path.read_bytes()[:65536]:
+            return path
+    found = shutil.which("busybox")
+    if found:
+        return Path(found)
+    raise ImageBuildError("no static busybox found (Debian: apt-get install busybox-static)")
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+def build_context(busybox: Path, files: dict[str, tuple[bytes, int]], dockerfile: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        _add(tar, "Dockerfile", dockerfile)
+        _add(tar, "busybox", busybox.read_bytes(), 0o755)
+        for name, (data, mode) in files.items():
+            _add(tar, name, data, mode)
+    return buffer.getvalue()
+
+
+def build_busybox_image(
+    tag: str, dockerfile: bytes, files: dict[str, tuple[bytes, int]], *, rebuild: bool = False
+) -> str:
+    """Build a busybox-based image from an in-memory context, unless `tag` already exists."""
+    client = docker.from_env()
+    try:
+        if not rebuild:
+            try:
+                client.images.get(tag)
+                return tag
+            except docker.errors.ImageNotFound:
+                pass
+        context = build_context(find_static_busybox(), files, dockerfile)
+        try:
+            client.images.build(fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True)
+        except (docker.errors.BuildError, docker.errors.APIError) as exc:
+            raise ImageBuildError(f"building {tag} failed: {exc}") from exc
+        return tag
+    finally:
+        client.close()
+
+
+def build_demo_image(tag: str = DEMO_IMAGE, *, rebuild: bool = False) -> str:
+    return build_busybox_image(
+        tag, _DOCKERFILE, {"www/cgi-bin/index.cgi": (_INDEX_CGI, 0o755)}, rebuild=rebuild
+    )

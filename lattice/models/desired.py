@@ -1,0 +1,360 @@
+"""DesiredLRP: what the user asked for, split as Diego splits it.
+
+`SchedulingInfo` is small and read by every convergence pass and every routing update;
+`RunInfo` is large and read only when a container starts. They live under separate etcd keys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from lattice.models.errors import Problems
+
+APP_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
+HOSTNAME_PATTERN = re.compile(
+    r"^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_PORT = 8080
+MAX_INSTANCES = 1000
+
+
+@dataclass(frozen=True)
+class ModificationTag:
+    """Changes on every write; `epoch` is fixed at creation, `index` counts updates."""
+
+    epoch: str
+    index: int = 0
+
+    def bumped(self) -> ModificationTag:
+        return ModificationTag(self.epoch, self.index + 1)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One HTTP route: these host names reach `port` of every instance."""
+
+    hostnames: tuple[str, ...]
+    port: int
+
+
+@dataclass(frozen=True)
+class SchedulingInfo:
+    process_guid: str
+    instances: int
+    memory_mb: int
+    disk_mb: int
+    cpu_weight: int
+    routes: tuple[Route, ...]
+    modification_tag: ModificationTag
+    annotation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SchedulingInfo:
+        return cls(
+            process_guid=data["process_guid"],
+            instances=int(data["instances"]),
+            memory_mb=int(data["memory_mb"]),
+            disk_mb=int(data["disk_mb"]),
+            cpu_weight=int(data["cpu_weight"]),
+            routes=tuple(
+                Route(hostnames=tuple(r["hostnames"]), port=int(r["port"])) for r in data["routes"]
+            ),
+            modification_tag=ModificationTag(**data["modification_tag"]),
+            annotation=data.get("annotation", ""),
+        )
+
+
+@dataclass(frozen=True)
+class PortMonitor:
+    """A port health check; `port` None means no health check at all (`--no-monitor`)."""
+
+    port: int | None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    process_guid: str
+    image: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    ports: tuple[int, ...] = ()
+    monitor: PortMonitor = field(default_factory=lambda: PortMonitor(port=None))
+    user: str = ""
+    working_dir: str = ""
+    privileged: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["env"] = [{"name": k, "value": v} for k, v in self.env]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+        return cls(
+            process_guid=data["process_guid"],
+            image=data["image"],
+            command=tuple(data.get("command", ())),
+            args=tuple(data.get("args", ())),
+            env=tuple((e["name"], e["value"]) for e in data.get("env", ())),
+            ports=tuple(int(p) for p in data.get("ports", ())),
+            monitor=PortMonitor(port=(data.get("monitor") or {}).get("port")),
+            user=data.get("user", ""),
+            working_dir=data.get("working_dir", ""),
+            privileged=bool(data.get("privileged", False)),
+        )
+
+
+@dataclass(frozen=True)
+class DesiredLRP:
+    """The whole desired record as the API shows it: scheduling and run info together."""
+
+    scheduling: SchedulingInfo
+    run: RunInfo
+
+    @property
+    def process_guid(self) -> str:
+        return self.scheduling.process_guid
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.run.to_dict()
+        data.update(self.scheduling.to_dict())
+        return data
+
+
+@dataclass(frozen=True)
+class DesiredLRPUpdate:
+    """The fields an update may change (Diego's DesiredLRPUpdate)."""
+
+    instances: int | None = None
+    routes: tuple[Route, ...] | None = None
+    annotation: str | None = None
+
+    def apply(self, info: SchedulingInfo) -> SchedulingInfo:
+        return replace(
+            info,
+            instances=info.instances if self.instances is None else self.instances,
+            routes=info.routes if self.routes is None else self.routes,
+            annotation=info.annotation if self.annotation is None else self.annotation,
+            modification_tag=info.modification_tag.bumped(),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and validation of API input. Every problem is collected so the user fixes all at once.
+# ---------------------------------------------------------------------------------------------
+
+
+def _int_field(
+    problems: Problems, data: dict[str, Any], name: str, default: int, minimum: int, maximum: int
+) -> int:
+    value = data.get(name, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.add(name, f"must be an integer, got {value!r}")
+        return default
+    if not minimum <= value <= maximum:
+        problems.add(name, f"must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _port(problems: Problems, name: str, value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.add(name, f"must be an integer port, got {value!r}")
+        return None
+    if not 1 <= value <= 65535:
+        problems.add(name, f"port {value} is outside 1-65535")
+        return None
+    return value
+
+
+def _string_list(problems: Problems, data: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = data.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.add(name, "must be a list of strings")
+        return ()
+    return tuple(value)
+
+
+def validate_process_guid(problems: Problems, value: Any, name: str = "process_guid") -> str:
+    if not isinstance(value, str) or not value:
+        problems.add(name, "is required")
+        return ""
+    if not APP_NAME_PATTERN.match(value):
+        problems.add(name, f"{value!r} may only contain letters, digits, '_' and '-'")
+    elif len(value) > 63:
+        problems.add(name, "must be at most 63 characters")
+    return value
+
+
+def parse_routes(problems: Problems, value: Any, default_port: int | None) -> tuple[Route, ...]:
+    """Routes as `[{"hostnames": [...], "port": N}]`; a missing port means the first app port."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.add("routes", "must be a list of {hostnames, port}")
+        return ()
+    routes: list[Route] = []
+    for i, raw in enumerate(value):
+        where = f"routes[{i}]"
+        if not isinstance(raw, dict):
+            problems.add(where, "must be an object with hostnames and port")
+            continue
+        hostnames = raw.get("hostnames")
+        if not isinstance(hostnames, list) or not hostnames:
+            problems.add(f"{where}.hostnames", "must be a non-empty list of host names")
+            continue
+        good = True
+        for host in hostnames:
+            if not isinstance(host, str) or not HOSTNAME_PATTERN.match(host) or len(host) > 253:
+                problems.add(f"{where}.hostnames", f"{host!r} is not a valid host name")
+                good = False
+        port_value = raw.get("port", default_port)
+        port = _port(problems, f"{where}.port", port_value) if port_value is not None else None
+        if good and port is not None:
+            routes.append(Route(tuple(h.lower() for h in hostnames), port))
+    return tuple(routes)
+
+
+def parse_env(problems: Problems, value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.add("env", "must be a list of {name, value}")
+        return ()
+    env: list[tuple[str, str]] = []
+    for i, item in enumerate(value):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not isinstance(item.get("value", ""), str)
+        ):
+            problems.add(f"env[{i}]", "must be an object with string name and value")
+            continue
+        if not ENV_NAME_PATTERN.match(item["name"]):
+            problems.add(f"env[{i}].name", f"{item['name']!r} is not a valid variable name")
+            continue
+        env.append((item["name"], item.get("value", "")))
+    return tuple(env)
+
+
+def parse_desired_lrp(data: Any, *, epoch: str, image_ports: tuple[int, ...] = ()) -> DesiredLRP:
+    """Build a DesiredLRP from API input, filling Lattice's defaults.
+
+    `image_ports` are the image's EXPOSEd ports: with no `ports` given, the first of them (else
+    8080) is the app's port. A route without a port goes to the app's first port.
+    Raises ValidationError listing every invalid field.
+    """
+    problems = Problems()
+    if not isinstance(data, dict):
+        problems.add("body", "must be a JSON object")
+        problems.raise_if_any()
+        raise AssertionError("unreachable")
+    guid = validate_process_guid(problems, data.get("process_guid"))
+    image = data.get("image")
+    if not isinstance(image, str) or not image.strip():
+        problems.add("image", "is required")
+        image = ""
+    instances = _int_field(problems, data, "instances", 1, 0, MAX_INSTANCES)
+    memory_mb = _int_field(problems, data, "memory_mb", 128, 0, 1 << 20)
+    disk_mb = _int_field(problems, data, "disk_mb", 0, 0, 1 << 24)
+    cpu_weight = _int_field(problems, data, "cpu_weight", 100, 1, 100)
+
+    raw_ports = data.get("ports")
+    ports: list[int] = []
+    if raw_ports is None or raw_ports == []:
+        ports = [image_ports[0] if image_ports else DEFAULT_PORT]
+    elif not isinstance(raw_ports, list):
+        problems.add("ports", "must be a list of port numbers")
+    else:
+        for i, p in enumerate(raw_ports):
+            port = _port(problems, f"ports[{i}]", p)
+            if port is not None and port not in ports:
+                ports.append(port)
+    first_port = ports[0] if ports else None
+
+    routes = parse_routes(problems, data.get("routes"), first_port)
+    for i, route in enumerate(routes):
+        if route.port not in ports:
+            problems.add(f"routes[{i}].port", f"port {route.port} is not one of the app's ports")
+
+    monitor_raw = data.get("monitor")
+    monitor = PortMonitor(port=first_port)
+    if monitor_raw is not None:
+        if not isinstance(monitor_raw, dict):
+            problems.add("monitor", "must be an object like {\"port\": 8080} or {\"port\": null}")
+        elif monitor_raw.get("port") is None:
+            monitor = PortMonitor(port=None)
+        else:
+            monitor = PortMonitor(port=_port(problems, "monitor.port", monitor_raw["port"]))
+
+    command = _string_list(problems, data, "command")
+    args = _string_list(problems, data, "args")
+    env = parse_env(problems, data.get("env"))
+    user = data.get("user", "") or ""
+    working_dir = data.get("working_dir", "") or ""
+    annotation = data.get("annotation", "") or ""
+    privileged = data.get("privileged", False)
+    for name, value in (("user", user), ("working_dir", working_dir), ("annotation", annotation)):
+        if not isinstance(value, str):
+            problems.add(name, "must be a string")
+    if not isinstance(privileged, bool):
+        problems.add("privileged", "must be true or false")
+    problems.raise_if_any()
+
+    scheduling = SchedulingInfo(
+        process_guid=guid,
+        instances=instances,
+        memory_mb=memory_mb,
+        disk_mb=disk_mb,
+        cpu_weight=cpu_weight,
+        routes=routes,
+        modification_tag=ModificationTag(epoch=epoch, index=0),
+        annotation=annotation,
+    )
+    run = RunInfo(
+        process_guid=guid,
+        image=image.strip(),
+        command=command,
+        args=args,
+        env=env,
+        ports=tuple(ports),
+        monitor=monitor,
+        user=user,
+        working_dir=working_dir,
+        privileged=privileged,
+    )
+    return DesiredLRP(scheduling, run)
+
+
+def parse_desired_lrp_update(data: Any, ports: tuple[int, ...]) -> DesiredLRPUpdate:
+    """Parse a PUT body; only instances, routes and annotation may change."""
+    problems = Problems()
+    if not isinstance(data, dict):
+        problems.add("body", "must be a JSON object")
+        problems.raise_if_any()
+        raise AssertionError("unreachable")
+    allowed = {"instances", "routes", "annotation"}
+    for name in sorted(set(data) - allowed):
+        problems.add(name, "cannot be updated (updatable: instances, routes, annotation)")
+    instances = None
+    if "instances" in data:
+        instances = _int_field(problems, data, "instances", 0, 0, MAX_INSTANCES)
+    routes = None
+    if "routes" in data:
+        routes = parse_routes(problems, data["routes"], ports[0] if ports else None)
+        for i, route in enumerate(routes):
+            if route.port not in ports:
+                problems.add(f"routes[{i}].port", f"port {route.port} is not one of the app's ports")
+    annotation = data.get("annotation")
+    if annotation is not None and not isinstance(annotation, str):
+        problems.add("annotation", "must be a string")
+    problems.raise_if_any()
+    return DesiredLRPUpdate(instances=instances, routes=routes, annotation=annotation)

@@ -1,0 +1,288 @@
+"""A small typed face over aetcd: the only module in the box that imports it.
+
+Keys are `str`, values are `bytes`. Every aetcd or grpc error is translated into a StoreError
+with `raise ... from`, so callers never see a third-party exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+import aetcd
+import aetcd.exceptions
+import aetcd.transactions
+import grpc
+
+from lattice.store.errors import StoreError, StoreUnavailable, WatchLost
+
+REQUEST_TIMEOUT_S = 5
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    key: str
+    value: bytes
+    mod_revision: int
+    create_revision: int
+    lease: int
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    kind: Literal["put", "delete"]
+    key: str
+    value: bytes          # empty for a delete
+    mod_revision: int
+
+
+# -- transaction building blocks: plain data, turned into aetcd objects only in `txn` ----------
+
+
+@dataclass(frozen=True)
+class ModRevisionIs:
+    """Compare: the key was last written at `revision` (0 means: the key does not exist)."""
+
+    key: str
+    revision: int
+
+
+@dataclass(frozen=True)
+class Put:
+    key: str
+    value: bytes
+    lease: int | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: str
+
+
+@dataclass(frozen=True)
+class DeletePrefix:
+    prefix: str
+
+
+Operation = Put | Delete | DeletePrefix
+
+
+def parse_endpoints(endpoints: str) -> list[tuple[str, int]]:
+    """`http://127.0.0.1:2379,127.0.0.2:2379` -> [(host, port), ...]."""
+    result: list[tuple[str, int]] = []
+    for raw in endpoints.split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        parts = urlsplit(raw if "://" in raw else f"http://{raw}")
+        if not parts.hostname:
+            raise ValueError(f"bad etcd endpoint {raw!r}: expected host:port")
+        result.append((parts.hostname, parts.port or 2379))
+    if not result:
+        raise ValueError("no etcd endpoint given")
+    return result
+
+
+def _prefix_end(prefix: str) -> bytes:
+    return aetcd.utils.prefix_range_end(prefix.encode())  # type: ignore[no-any-return]
+
+
+def _to_kv(kv: aetcd.rtypes.KeyValue) -> KeyValue:
+    return KeyValue(
+        key=kv.key.decode(),
+        value=kv.value,
+        mod_revision=kv.mod_revision,
+        create_revision=kv.create_revision,
+        lease=kv.lease,
+    )
+
+
+_UNAVAILABLE = (
+    aetcd.exceptions.ConnectionFailedError,
+    aetcd.exceptions.ConnectionTimeoutError,
+    aetcd.exceptions.InternalError,
+    grpc.RpcError,
+    asyncio.TimeoutError,
+    OSError,
+)
+
+
+class Etcd:
+    """One connection to an etcd cluster, given as a comma-separated endpoint list."""
+
+    def __init__(self, endpoints: str) -> None:
+        self.endpoints = endpoints
+        self._targets = parse_endpoints(endpoints)
+        self._client: aetcd.Client | None = None
+        self._connect_lock = asyncio.Lock()
+
+    async def _conn(self) -> aetcd.Client:
+        if self._client is not None:
+            return self._client
+        async with self._connect_lock:
+            if self._client is not None:
+                return self._client
+            last: BaseException | None = None
+            for host, port in self._targets:
+                client = aetcd.Client(host=host, port=port, timeout=REQUEST_TIMEOUT_S)
+                try:
+                    await client.connect()
+                    await client.status()
+                except _UNAVAILABLE as exc:
+                    last = exc
+                    await client.close()
+                    continue
+                self._client = client
+                return client
+            raise StoreUnavailable(f"cannot reach etcd at {self.endpoints}") from last
+
+    async def _reset(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.close()
+            except _UNAVAILABLE:
+                pass  # the connection is already broken; there is nothing left to close
+
+    async def close(self) -> None:
+        await self._reset()
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, key: str) -> KeyValue | None:
+        client = await self._conn()
+        try:
+            result = await client.get(key.encode())
+        except _UNAVAILABLE as exc:
+            await self._reset()
+            raise StoreUnavailable(f"etcd get {key}: {exc}") from exc
+        return None if result is None else _to_kv(result)
+
+    async def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
+        """Every key under `prefix`, and the store revision the read was made at."""
+        client = await self._conn()
+        try:
+            result = await client.get_prefix(prefix.encode())
+        except _UNAVAILABLE as exc:
+            await self._reset()
+            raise StoreUnavailable(f"etcd get_prefix {prefix}: {exc}") from exc
+        return [_to_kv(kv) for kv in result], result.header.revision
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def put(self, key: str, value: bytes, lease: int | None = None) -> int:
+        client = await self._conn()
+        try:
+            result = await client.put(key.encode(), value, lease=lease)
+        except _UNAVAILABLE as exc:
+            await self._reset()
+            raise StoreUnavailable(f"etcd put {key}: {exc}") from exc
+        return int(result.header.revision)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        client = await self._conn()
+        try:
+            await client.delete_prefix(prefix.encode())
+        except _UNAVAILABLE as exc:
+            await self._reset()
+            raise StoreUnavailable(f"etcd delete_prefix {prefix}: {exc}") from exc
+
+    async def txn(self, compare: Sequence[ModRevisionIs], success: Sequence[Operation]) -> bool:
+        """Apply `success` atomically if every comparison holds; True if it was applied."""
+        client = await self._conn()
+        comparisons = []
+        for c in compare:
+            cmp = aetcd.transactions.Mod(c.key.encode())
+            comparisons.append(cmp == c.revision)
+        ops: list[object] = []
+        for op in success:
+            if isinstance(op, Put):
+                ops.append(aetcd.transactions.Put(op.key.encode(), op.value, lease=op.lease))
+            elif isinstance(op, Delete):
+                ops.append(aetcd.transactions.Delete(op.key.encode()))
+            else:
+                ops.append(
+                    aetcd.transactions.Delete(op.prefix.encode(), range_end=_prefix_end(op.prefix))
+                )
+        try:
+            succeeded, _ = await client.transaction(compare=comparisons, success=ops, failure=[])
+        except _UNAVAILABLE as exc:
+            await self._reset()
+            raise StoreUnavailable(f"etcd txn: {exc}") from exc
+        return bool(succeeded)
+
+    # -- leases ---------------------------------------------------------------------------
+
+    async def grant_lease(self, ttl_s: int) -> int:
+        client = await self._conn()
+        try:
+            lease = await client.lease(ttl_s)
+        except _UNAVAILABLE as exc:
+            await self._reset()
+            raise StoreUnavailable(f"etcd lease grant: {exc}") from exc
+        return int(lease.id)
+
+    async def keep_alive(self, lease_id: int) -> bool:
+        """Refresh a lease once; False if it has already expired."""
+        client = await self._conn()
+        try:
+            reply = await client.refresh_lease(lease_id)
+        except _UNAVAILABLE as exc:
+            await self._reset()
+            raise StoreUnavailable(f"etcd lease keep-alive: {exc}") from exc
+        return reply is not None and int(reply.TTL) > 0
+
+    async def revoke_lease(self, lease_id: int) -> None:
+        client = await self._conn()
+        try:
+            await client.revoke_lease(lease_id)
+        except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
+            raise StoreUnavailable(f"etcd lease revoke: {exc}") from exc
+
+    # -- watches --------------------------------------------------------------------------
+
+    async def watch_prefix(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
+        """Events under `prefix` from `start_revision` on. Raises WatchLost when the stream ends."""
+        client = await self._conn()
+        try:
+            watch = await client.watch_prefix(prefix.encode(), start_revision=start_revision)
+        except _UNAVAILABLE as exc:
+            await self._reset()
+            raise WatchLost(f"cannot watch {prefix}: {exc}") from exc
+        try:
+            async for event in watch:
+                kind: Literal["put", "delete"] = "put" if event.kind == "PUT" else "delete"
+                yield WatchEvent(
+                    kind=kind,
+                    key=event.kv.key.decode(),
+                    value=event.kv.value if kind == "put" else b"",
+                    mod_revision=event.kv.mod_revision,
+                )
+        except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
+            await self._reset()
+            raise WatchLost(f"watch on {prefix} ended: {exc}") from exc
+        finally:
+            try:
+                await asyncio.wait_for(watch.cancel(), timeout=1)
+            except (*_UNAVAILABLE, aetcd.exceptions.ClientError, RuntimeError):
+                pass  # the stream is gone already; cancelling is best effort
+        raise WatchLost(f"watch on {prefix} ended")
+
+
+__all__ = [
+    "Delete",
+    "DeletePrefix",
+    "Etcd",
+    "KeyValue",
+    "ModRevisionIs",
+    "Operation",
+    "Put",
+    "StoreError",
+    "StoreUnavailable",
+    "WatchEvent",
+    "WatchLost",
+    "parse_endpoints",
+]

@@ -1,0 +1,63 @@
+"""The etcd key layout: every key the box writes is built here and nowhere else.
+
+    /lattice/v1/desired/scheduling/<process_guid>          SchedulingInfo (small, hot)
+    /lattice/v1/desired/run/<process_guid>                 RunInfo (large, read at start)
+    /lattice/v1/actual/<process_guid>/<index>              ActualLRP
+    /lattice/v1/cells/<cell_id>                            CellPresence      (leased)
+    /lattice/v1/assignments/<cell_id>/<process_guid>/<index>   Assignment
+    /lattice/v1/services/<name>/<instance_id>              ServiceRecord     (leased)
+"""
+
+from __future__ import annotations
+
+ROOT = "/lattice/v1/"
+SCHEDULING = ROOT + "desired/scheduling/"
+RUN = ROOT + "desired/run/"
+ACTUAL = ROOT + "actual/"
+CELLS = ROOT + "cells/"
+ASSIGNMENTS = ROOT + "assignments/"
+SERVICES = ROOT + "services/"
+
+
+def scheduling(process_guid: str) -> str:
+    return SCHEDULING + process_guid
+
+
+def run(process_guid: str) -> str:
+    return RUN + process_guid
+
+
+def actual_prefix(process_guid: str) -> str:
+    return f"{ACTUAL}{process_guid}/"
+
+
+def actual(process_guid: str, index: int) -> str:
+    return f"{ACTUAL}{process_guid}/{index}"
+
+
+def cell(cell_id: str) -> str:
+    return CELLS + cell_id
+
+
+def assignments_of(cell_id: str) -> str:
+    return f"{ASSIGNMENTS}{cell_id}/"
+
+
+def assignment(cell_id: str, process_guid: str, index: int) -> str:
+    return f"{ASSIGNMENTS}{cell_id}/{process_guid}/{index}"
+
+
+def service(name: str, instance_id: str) -> str:
+    return f"{SERVICES}{name}/{instance_id}"
+
+
+def parse_actual(key: str) -> tuple[str, int]:
+    """(process_guid, index) of an actual key."""
+    guid, _, index = key[len(ACTUAL):].rpartition("/")
+    return guid, int(index)
+
+
+def parse_assignment(key: str) -> tuple[str, str, int]:
+    """(cell_id, process_guid, index) of an assignment key."""
+    cell_id, guid, index = key[len(ASSIGNMENTS):].split("/")
+    return cell_id, guid, int(index)
