@@ -23,7 +23,9 @@ COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 COPY www /www
 EXPOSE 8080
-CMD ["/bin/sh", "-c", "echo \\"lattice-demo instance $INSTANCE_INDEX listening on port $PORT\\"; exec httpd -f -v -p \\"${PORT:-8080}\\" -h /www"]
+CMD ["/bin/sh", "-c", \
+     "echo \\"lattice-demo instance $INSTANCE_INDEX listening on port $PORT\\"; \
+      exec httpd -f -v -p \\"${PORT:-8080}\\" -h /www"]
 """
 
 _INDEX_CGI = b"""\

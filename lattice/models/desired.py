@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -223,6 +224,12 @@ def parse_routes(problems: Problems, value: Any, default_port: int | None) -> tu
     return tuple(routes)
 
 
+def _check_route_ports(problems: Problems, routes: tuple[Route, ...], ports: Sequence[int]) -> None:
+    for i, route in enumerate(routes):
+        if route.port not in ports:
+            problems.add(f"routes[{i}].port", f"port {route.port} is not one of the app's ports")
+
+
 def parse_env(problems: Problems, value: Any) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
@@ -281,9 +288,7 @@ def parse_desired_lrp(data: Any, *, epoch: str, image_ports: tuple[int, ...] = (
     first_port = ports[0] if ports else None
 
     routes = parse_routes(problems, data.get("routes"), first_port)
-    for i, route in enumerate(routes):
-        if route.port not in ports:
-            problems.add(f"routes[{i}].port", f"port {route.port} is not one of the app's ports")
+    _check_route_ports(problems, routes, ports)
 
     monitor_raw = data.get("monitor")
     monitor = PortMonitor(port=first_port)
@@ -350,9 +355,7 @@ def parse_desired_lrp_update(data: Any, ports: tuple[int, ...]) -> DesiredLRPUpd
     routes = None
     if "routes" in data:
         routes = parse_routes(problems, data["routes"], ports[0] if ports else None)
-        for i, route in enumerate(routes):
-            if route.port not in ports:
-                problems.add(f"routes[{i}].port", f"port {route.port} is not one of the app's ports")
+        _check_route_ports(problems, routes, ports)
     annotation = data.get("annotation")
     if annotation is not None and not isinstance(annotation, str):
         problems.add("annotation", "must be a string")

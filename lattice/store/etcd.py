@@ -7,6 +7,7 @@ with `raise ... from`, so callers never see a third-party exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -142,10 +143,9 @@ class Etcd:
     async def _reset(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            try:
+            # The connection may already be broken; then there is nothing left to close.
+            with contextlib.suppress(*_UNAVAILABLE):
                 await client.close()
-            except _UNAVAILABLE:
-                pass  # the connection is already broken; there is nothing left to close
 
     async def close(self) -> None:
         await self._reset()

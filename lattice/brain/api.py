@@ -1,0 +1,219 @@
+"""The receptor-like HTTP API. Handlers parse, call the db, and answer; rules live elsewhere."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from lattice import __version__
+from lattice.brain import routes as route_rules
+from lattice.brain.controller import Clock
+from lattice.brain.db import LRPDB
+from lattice.brain.errors import (
+    ApiError,
+    DesiredLRPAlreadyExists,
+    DesiredLRPNotFound,
+    InvalidJSON,
+    InvalidRequest,
+    ModificationConflict,
+    ServiceUnavailable,
+    UnknownError,
+)
+from lattice.brain.images import ImageInspector
+from lattice.brain.state import ClusterView
+from lattice.models import (
+    FieldError,
+    ValidationError,
+    parse_desired_lrp,
+    parse_desired_lrp_update,
+)
+from lattice.store import StoreError
+
+log = structlog.get_logger("lattice.brain.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiDeps:
+    db: LRPDB
+    view: ClusterView
+    images: ImageInspector
+    domain: str
+    clock: Clock
+
+
+DEPS = web.AppKey("deps", ApiDeps)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, indent=None))
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _json(exc.to_dict(), exc.status)
+    except StoreError as exc:
+        log.warning("store-unavailable", path=request.path, error=str(exc))
+        unavailable = ServiceUnavailable(f"the store is unavailable: {exc}")
+        return _json(unavailable.to_dict(), unavailable.status)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # the last guard: a bug answers 500 and is logged
+        log.exception("api-unexpected-error", path=request.path)
+        error = UnknownError(f"unexpected error: {exc}")
+        return _json(error.to_dict(), error.status)
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidJSON(f"the request body is not valid JSON: {exc}") from exc
+
+
+def _deps(request: web.Request) -> ApiDeps:
+    return request.app[DEPS]
+
+
+async def create_desired_lrp(request: web.Request) -> web.Response:
+    deps = _deps(request)
+    data = await _body(request)
+    problems: list[FieldError] = []
+    image_ports: tuple[int, ...] = ()
+    image = data.get("image") if isinstance(data, dict) else None
+    if isinstance(image, str) and image.strip():
+        facts = await deps.images.inspect(image.strip())
+        if facts.exists is False:
+            problems.append(FieldError("image", f"image {image!r} not found on the box"))
+        image_ports = facts.exposed_ports
+    lrp = None
+    try:
+        lrp = parse_desired_lrp(data, epoch=uuid.uuid4().hex, image_ports=image_ports)
+    except ValidationError as exc:
+        problems = exc.errors + problems
+    if lrp is not None:
+        problems += route_rules.conflicts(
+            lrp.scheduling.routes,
+            process_guid=lrp.process_guid,
+            domain=deps.domain,
+            taken=deps.view.desired(),
+            service_hostnames=deps.view.service_hostnames(),
+        )
+    if problems or lrp is None:
+        raise InvalidRequest("invalid desired LRP", problems)
+    if not await deps.db.create_desired(lrp, deps.clock()):
+        raise DesiredLRPAlreadyExists(f"an app named {lrp.process_guid!r} already exists")
+    log.info("desired-lrp-created", app=lrp.process_guid, instances=lrp.scheduling.instances)
+    return _json(lrp.to_dict(), 201)
+
+
+async def list_desired_lrps(request: web.Request) -> web.Response:
+    return _json([lrp.to_dict() for lrp in await _deps(request).db.list_desired()])
+
+
+async def get_desired_lrp(request: web.Request) -> web.Response:
+    guid = request.match_info["process_guid"]
+    lrp = await _deps(request).db.get_desired(guid)
+    if lrp is None:
+        raise DesiredLRPNotFound(f"no app named {guid!r}")
+    return _json(lrp.to_dict())
+
+
+async def update_desired_lrp(request: web.Request) -> web.Response:
+    deps = _deps(request)
+    guid = request.match_info["process_guid"]
+    data = await _body(request)
+    lrp = await deps.db.get_desired(guid)
+    found = await deps.db.get_scheduling(guid)
+    if lrp is None or found is None:
+        raise DesiredLRPNotFound(f"no app named {guid!r}")
+    info, revision = found
+    try:
+        update = parse_desired_lrp_update(data, lrp.run.ports)
+    except ValidationError as exc:
+        raise InvalidRequest("invalid update", exc.errors) from exc
+    if update.routes is not None:
+        problems = route_rules.conflicts(
+            update.routes,
+            process_guid=guid,
+            domain=deps.domain,
+            taken=deps.view.desired(),
+            service_hostnames=deps.view.service_hostnames(),
+        )
+        if problems:
+            raise InvalidRequest("invalid update", problems)
+    if not await deps.db.update_desired(guid, info, revision, update):
+        raise ModificationConflict(f"{guid!r} was changed concurrently; retry")
+    log.info("desired-lrp-updated", app=guid, instances=update.instances)
+    return web.Response(status=204)
+
+
+async def delete_desired_lrp(request: web.Request) -> web.Response:
+    deps = _deps(request)
+    guid = request.match_info["process_guid"]
+    if await deps.db.get_scheduling(guid) is None:
+        raise DesiredLRPNotFound(f"no app named {guid!r}")
+    await deps.db.delete_desired(guid)
+    log.info("desired-lrp-removed", app=guid)
+    return web.Response(status=204)
+
+
+async def list_actual_lrps(request: web.Request) -> web.Response:
+    guid = request.match_info.get("process_guid")
+    found = await _deps(request).db.list_actual(guid)
+    return _json([actual.to_dict() for actual, _ in found])
+
+
+async def list_cells(request: web.Request) -> web.Response:
+    view = _deps(request).view
+    snapshot = view.snapshot(cells_trusted=True)
+    presences = view.cell_presences()
+    cells = []
+    for load in view.cell_loads(snapshot):
+        presence = presences[load.cell_id]
+        cells.append(
+            {
+                **presence.to_dict(),
+                "used": {
+                    "memory_mb": load.used_memory_mb,
+                    "disk_mb": load.used_disk_mb,
+                    "containers": load.used_containers,
+                },
+                "instances_by_app": load.instances_by_app,
+            }
+        )
+    return _json(cells)
+
+
+async def info(request: web.Request) -> web.Response:
+    return _json({"version": __version__, "domain": _deps(request).domain})
+
+
+async def health(_: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+def create_app(deps: ApiDeps) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+    app[DEPS] = deps
+    app.router.add_post("/v1/desired_lrps", create_desired_lrp)
+    app.router.add_get("/v1/desired_lrps", list_desired_lrps)
+    app.router.add_get("/v1/desired_lrps/{process_guid}", get_desired_lrp)
+    app.router.add_put("/v1/desired_lrps/{process_guid}", update_desired_lrp)
+    app.router.add_delete("/v1/desired_lrps/{process_guid}", delete_desired_lrp)
+    app.router.add_get("/v1/actual_lrps", list_actual_lrps)
+    app.router.add_get("/v1/actual_lrps/{process_guid}", list_actual_lrps)
+    app.router.add_get("/v1/cells", list_cells)
+    app.router.add_get("/v1/info", info)
+    app.router.add_get("/health", health)
+    return app

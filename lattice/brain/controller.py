@@ -1,0 +1,136 @@
+"""Convergence, step two: act on the plan, then auction what is unclaimed.
+
+Triggered by any change the ClusterView sees and by a timer; one pass at a time, so triggers
+coalesce. Every action is a compare-and-swap on what the snapshot saw, so a pass on stale data
+does nothing wrong, and the change that made it stale triggers the next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from lattice.brain.auctioneer import Work, auction
+from lattice.brain.converger import Plan, Snapshot, plan
+from lattice.brain.db import LRPDB
+from lattice.brain.state import ClusterView
+from lattice.models import RestartPolicy
+from lattice.store import StoreError
+
+log = structlog.get_logger("lattice.brain.controller")
+
+Clock = Callable[[], int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControllerSettings:
+    converge_interval_s: float = 5.0
+    # A brain that has just started has not yet seen every cell's presence; it does not declare
+    # cells lost until one lease TTL (plus margin) has passed.
+    cell_grace_s: float = 6.0
+
+
+class Controller:
+    def __init__(
+        self,
+        *,
+        view: ClusterView,
+        db: LRPDB,
+        policy: RestartPolicy,
+        settings: ControllerSettings,
+        clock: Clock = time.time_ns,
+    ) -> None:
+        self._view = view
+        self._db = db
+        self._policy = policy
+        self._settings = settings
+        self._clock = clock
+        self._started_ns = clock()
+
+    def _cells_trusted(self) -> bool:
+        return self._clock() - self._started_ns >= self._settings.cell_grace_s * 1e9
+
+    async def run(self) -> None:
+        await self._view.wait_synced()
+        while True:
+            self._view.dirty.clear()
+            wake_at: int | None = None
+            try:
+                wake_at = await self.converge_once()
+            except StoreError as exc:
+                log.warning("converge-failed", error=str(exc))
+            timeout = self._settings.converge_interval_s
+            if wake_at is not None:
+                timeout = min(timeout, max(0.0, (wake_at - self._clock()) / 1e9))
+            if not self._cells_trusted():
+                timeout = min(timeout, 1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._view.dirty.wait(), timeout)
+
+    async def converge_once(self) -> int | None:
+        """One pass; returns when the next delayed restart is due (ns), if any."""
+        now = self._clock()
+        snapshot = self._view.snapshot(cells_trusted=self._cells_trusted())
+        todo = plan(snapshot, now, self._policy)
+        if not todo.is_empty():
+            await self._act(todo, snapshot, now)
+        return todo.wake_at_ns
+
+    async def _act(self, todo: Plan, snapshot: Snapshot, now: int) -> None:
+        for guid, index in todo.create:
+            if await self._db.create_unclaimed(guid, index, now):
+                log.info("instance-desired", app=guid, index=index)
+        for seen in todo.remove:
+            if await self._db.remove_actual(seen):
+                log.info("instance-removed", app=seen.actual.process_guid, index=seen.actual.index)
+        for seen in todo.restart:
+            if await self._db.unclaim(seen, now):
+                log.info(
+                    "instance-restarting",
+                    app=seen.actual.process_guid,
+                    index=seen.actual.index,
+                    crash_count=seen.actual.crash_count,
+                )
+        for seen in todo.lost:
+            if await self._db.unclaim(seen, now, reason="cell lost", cell_gone=True):
+                log.warning(
+                    "instance-cell-lost",
+                    app=seen.actual.process_guid,
+                    index=seen.actual.index,
+                    cell=seen.actual.cell_id,
+                )
+        for assignment in todo.orphans:
+            seen_actual = snapshot.actuals.get((assignment.process_guid, assignment.index))
+            revision = 0 if seen_actual is None else seen_actual.revision
+            if await self._db.delete_assignment(assignment, revision):
+                log.info("assignment-orphan-deleted", key=assignment.key)
+        if todo.unclaimed:
+            await self._auction(todo, snapshot, now)
+
+    async def _auction(self, todo: Plan, snapshot: Snapshot, now: int) -> None:
+        seen_by_work = {}
+        work = []
+        for seen in todo.unclaimed:
+            info = snapshot.desired.get(seen.actual.process_guid)
+            if info is None:
+                continue
+            item = Work(seen.actual.process_guid, seen.actual.index, info.memory_mb, info.disk_mb)
+            seen_by_work[item] = seen
+            work.append(item)
+        result = auction(self._view.cell_loads(snapshot), work)
+        for item, cell_id in result.placed.items():
+            seen = seen_by_work[item]
+            info = snapshot.desired[item.process_guid]
+            if await self._db.claim(seen, cell_id, info, now):
+                log.info("instance-placed", app=item.process_guid, index=item.index, cell=cell_id)
+        for item, error in result.failed.items():
+            if await self._db.set_placement_error(seen_by_work[item], error):
+                log.warning(
+                    "instance-placement-failed", app=item.process_guid, index=item.index,
+                    error=error,
+                )

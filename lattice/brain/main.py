@@ -1,0 +1,78 @@
+"""`lattice brain`: the API, the auctioneer and the converger in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+
+from lattice.brain.api import ApiDeps, create_app
+from lattice.brain.config import BrainConfig
+from lattice.brain.controller import Controller, ControllerSettings
+from lattice.brain.db import LRPDB
+from lattice.brain.images import ImageInspector
+from lattice.brain.state import ClusterView
+from lattice.models import DEFAULT_RESTART_POLICY, ServiceRecord
+from lattice.store import Etcd, LeasedRecords, keys
+
+log = structlog.get_logger("lattice.brain")
+
+
+async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> None:
+    """Run until cancelled; then shut down in order: stop accepting, stop work, release."""
+    etcd = Etcd(config.etcd_endpoints)
+    view = ClusterView(etcd)
+    db = LRPDB(etcd)
+    images = ImageInspector()
+    controller = Controller(
+        view=view,
+        db=db,
+        policy=DEFAULT_RESTART_POLICY,
+        settings=ControllerSettings(
+            converge_interval_s=config.converge_interval_s, cell_grace_s=config.cell_grace_s
+        ),
+    )
+    app = create_app(ApiDeps(db=db, view=view, images=images, domain=config.domain,
+                             clock=time.time_ns))
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    tasks: list[asyncio.Task[None]] = []
+    presence: LeasedRecords | None = None
+    try:
+        tasks = [asyncio.create_task(informer.run()) for informer in view.informers]
+        await view.wait_synced()
+        tasks.append(asyncio.create_task(controller.run()))
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        port = runner.addresses[0][1]
+        record = ServiceRecord(
+            name="receptor",
+            instance_id=uuid.uuid4().hex,
+            address=f"{config.host}:{port}",
+            hostnames=(f"receptor.{config.domain}",),
+        )
+        record_key = keys.service(record.name, record.instance_id)
+        presence = LeasedRecords(etcd, {record_key: json.dumps(record.to_dict()).encode()})
+        tasks.append(asyncio.create_task(presence.run()))
+        await presence.registered.wait()
+        log.info("brain-started", address=record.address, domain=config.domain)
+        if ready is not None:
+            ready.set()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()          # stop accepting and finish requests in flight
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if presence is not None:
+            await presence.release()
+        images.close()
+        await etcd.close()
+        log.info("brain-stopped")
