@@ -74,5 +74,8 @@ async def wait_until_ready(endpoint: str, timeout_s: float = 20.0) -> None:
 
 
 def start(command: EtcdCommand) -> subprocess.Popen[bytes]:
+    """Start etcd with its own output in `<data_dir>.log`, beside its data."""
     command.data_dir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(command.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = command.data_dir.with_name(command.data_dir.name + ".log")
+    with open(log_path, "ab") as log_file:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command.argv(), stdout=log_file, stderr=subprocess.STDOUT)

@@ -1,0 +1,3 @@
+from lattice.cli.server import main
+
+main()

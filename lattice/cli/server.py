@@ -1,0 +1,157 @@
+"""`lattice`: the server side. `lattice up` runs the whole box; one subcommand per component
+lets a VM or a second host run each as its own service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lattice import __version__
+from lattice import logs as lattice_logs
+
+ETCD_OPTION = click.option(
+    "--etcd", "etcd", required=True, envvar="LATTICE_ETCD",
+    help="etcd endpoints, comma-separated (http://127.0.0.1:2379).",
+)
+DOMAIN_OPTION = click.option(
+    "--domain", default="lattice.localhost", show_default=True, envvar="LATTICE_DOMAIN",
+    help="The box's domain: apps are APP.DOMAIN, the API receptor.DOMAIN.",
+)
+JSON_LOGS_OPTION = click.option(
+    "--json-logs/--console-logs", default=False, envvar="LATTICE_JSON_LOGS",
+    help="Log events as JSON lines (for machines) or as readable lines.",
+)
+
+
+def run_until_signalled(main: Coroutine[Any, Any, None], *, use_uvloop: bool = False) -> None:
+    """Run `main` until it returns or SIGINT/SIGTERM cancels it (graceful shutdown)."""
+
+    async def runner() -> None:
+        task = asyncio.ensure_future(main)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(runner())
+    else:
+        asyncio.run(runner())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lattice")
+def main() -> None:
+    """Lattice: a cluster in a box."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path.home() / ".lattice" / "box", show_default=True,
+              envvar="LATTICE_DATA_DIR", help="Where etcd keeps the box's state.")
+@DOMAIN_OPTION
+@click.option("--router-port", type=int, default=8080, show_default=True,
+              envvar="LATTICE_ROUTER_PORT", help="The router's port.")
+@click.option("--listen", default="127.0.0.1", show_default=True, envvar="LATTICE_LISTEN",
+              help="The router's address. Loopback keeps the box off the network.")
+@click.option("--etcd", "etcd", default=None, envvar="LATTICE_ETCD",
+              help="Use these etcd endpoints instead of starting etcd.")
+@click.option("--cells", type=int, default=1, show_default=True, help="How many cells to run.")
+@JSON_LOGS_OPTION
+def up(data_dir: Path, domain: str, router_port: int, listen: str, etcd: str | None,
+       cells: int, json_logs: bool) -> None:
+    """Start the whole box in the foreground; Ctrl-C stops it."""
+    from lattice.up import UpConfig, UpError, run_up
+
+    lattice_logs.configure("up", json=json_logs)
+    config = UpConfig(data_dir=data_dir, domain=domain, router_port=router_port,
+                      listen=listen, etcd=etcd, cells=cells)
+    try:
+        asyncio.run(run_up(config, announce=lambda line: click.echo(line, err=True)))
+    except UpError as exc:
+        click.echo(f"lattice up: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@ETCD_OPTION
+@DOMAIN_OPTION
+@click.option("--listen", default="127.0.0.1", show_default=True, help="The API's address.")
+@click.option("--port", type=int, default=0, show_default=True, help="The API's port (0: any).")
+@JSON_LOGS_OPTION
+def brain(etcd: str, domain: str, listen: str, port: int, json_logs: bool) -> None:
+    """Run the API, the auctioneer and the converger."""
+    from lattice.brain.config import BrainConfig
+    from lattice.brain.main import serve
+
+    lattice_logs.configure("brain", json=json_logs)
+    run_until_signalled(serve(BrainConfig(etcd_endpoints=etcd, host=listen, port=port,
+                                          domain=domain)))
+
+
+@main.command()
+@ETCD_OPTION
+@click.option("--cell-id", default="cell-0", show_default=True, envvar="LATTICE_CELL_ID")
+@click.option("--address", default="127.0.0.1", show_default=True, envvar="LATTICE_CELL_ADDRESS",
+              help="Where container ports are published, and advertised to the router.")
+@click.option("--memory-mb", type=int, default=None, help="Capacity (default: host memory).")
+@click.option("--disk-mb", type=int, default=None, help="Capacity (default: free disk).")
+@click.option("--containers", type=int, default=256, show_default=True, help="Container slots.")
+@JSON_LOGS_OPTION
+def cell(etcd: str, cell_id: str, address: str, memory_mb: int | None, disk_mb: int | None,
+         containers: int, json_logs: bool) -> None:
+    """Run instances assigned to this cell as Docker containers."""
+    from lattice.cell import CellConfig, serve
+
+    lattice_logs.configure("cell", json=json_logs)
+    run_until_signalled(serve(CellConfig(etcd_endpoints=etcd, cell_id=cell_id, address=address,
+                                         memory_mb=memory_mb, disk_mb=disk_mb,
+                                         containers=containers)))
+
+
+@main.command()
+@ETCD_OPTION
+@click.option("--listen", default="127.0.0.1", show_default=True, help="The router's address.")
+@click.option("--port", type=int, default=8080, show_default=True, help="The router's port.")
+@JSON_LOGS_OPTION
+def router(etcd: str, listen: str, port: int, json_logs: bool) -> None:
+    """Route HTTP by Host header to the instances of apps and to the box's services."""
+    from router.config import RouterConfig
+    from router.main import serve
+
+    lattice_logs.configure("router", json=json_logs)
+    run_until_signalled(serve(RouterConfig(etcd_endpoints=etcd, host=listen, port=port)),
+                        use_uvloop=True)
+
+
+@main.command()
+@ETCD_OPTION
+@DOMAIN_OPTION
+@click.option("--listen", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, show_default=True, help="0: any free port.")
+@click.option("--recent-lines", type=int, default=100, show_default=True,
+              help="Recent lines kept per app.")
+@JSON_LOGS_OPTION
+def logagg(etcd: str, domain: str, listen: str, port: int, recent_lines: int,
+           json_logs: bool) -> None:
+    """Collect every instance's output and stream it to subscribers."""
+    from logagg.config import LogaggConfig
+    from logagg.main import serve
+
+    lattice_logs.configure("logagg", json=json_logs)
+    run_until_signalled(serve(LogaggConfig(etcd_endpoints=etcd, domain=domain, host=listen,
+                                           port=port, recent_lines=recent_lines)))
+
+
+if __name__ == "__main__":
+    main()

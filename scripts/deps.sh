@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what the box needs on Debian or Ubuntu, and start the Docker engine if none answers.
+# Safe to run again: it installs only what is missing and starts only what is not running.
+set -euo pipefail
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+  echo "deps: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "deps: starting the Docker engine"
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+    $sudo systemctl start docker
+  else
+    $sudo sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { echo "deps: the Docker engine did not start; see /var/log/dockerd.log" >&2; exit 1; }
+fi
+echo "deps: ok (docker $(docker version --format '{{.Server.Version}}'), $(etcd --version | head -1))"
