@@ -1,0 +1,140 @@
+"""A real box for end-to-end tests: `lattice up` as a subprocess, reached only through its router.
+
+Waits are on conditions with deadlines; `stop()` checks that every process the box started is
+gone and reports how long stopping took.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lattice.etcd_server import free_port
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def box_processes(marker: str) -> list[int]:
+    """PIDs whose command line mentions `marker` (the box's data dir or etcd endpoint)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+@dataclass
+class Box:
+    data_dir: Path
+    domain: str = "lattice.localhost"
+    router_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def ltc_env(self) -> dict[str, str]:
+        return {**os.environ, "LATTICE_CONFIG": str(self.data_dir / "ltc.json")}
+
+    def start(self, timeout: float = 90) -> None:
+        self.log_path = self.data_dir / f"up-{int(time.time() * 1000)}.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "lattice.cli.server", "up", "--data-dir",
+                 str(self.data_dir), "--domain", self.domain, "--router-port",
+                 str(self.router_port)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        wait_for(self._started, timeout, "`lattice up` to announce it is up")
+
+    def _started(self) -> bool:
+        assert self.process is not None and self.log_path is not None
+        text = self.log_path.read_text(errors="replace")
+        if self.process.poll() is not None:
+            raise AssertionError(f"lattice up exited with {self.process.returncode}:\n{text}")
+        return "lattice is up" in text
+
+    def stop(self, timeout: float = 20) -> float:
+        """SIGTERM the box; returns the seconds it took; asserts nothing it started is left."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        took = time.monotonic() - started
+        leftovers = box_processes(str(self.data_dir))
+        for pid in leftovers:
+            os.kill(pid, signal.SIGKILL)
+        assert leftovers == [], f"processes left behind: {leftovers}"
+        return took
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    # -- HTTP through the router --------------------------------------------------------------
+
+    def request(self, host: str, method: str = "GET", path: str = "/",
+                body: Any = None, timeout: float = 10) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.router_port, timeout=timeout)
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            headers = {"Host": host}
+            if payload is not None:
+                headers["Content-Type"] = "application/json"
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        status, raw = self.request(f"receptor.{self.domain}", method, path, body)
+        return status, (json.loads(raw) if raw else None)
+
+    def app(self, name: str, path: str = "/") -> tuple[int, str]:
+        status, raw = self.request(f"{name}.{self.domain}", "GET", path)
+        return status, raw.decode(errors="replace")
+
+    def actuals(self, name: str) -> list[dict[str, Any]]:
+        status, body = self.api("GET", f"/v1/actual_lrps/{name}")
+        assert status == 200, body
+        return list(body)
+
+    def wait_running(self, name: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+        def running() -> list[dict[str, Any]] | None:
+            actuals = self.actuals(name)
+            up = [a for a in actuals if a["state"] == "RUNNING"]
+            return actuals if len(up) == count == len(actuals) else None
+
+        return wait_for(running, timeout, f"{count} RUNNING instances of {name}")

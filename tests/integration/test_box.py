@@ -1,0 +1,171 @@
+"""The walking skeleton end to end: `lattice up`, `ltc`, routing by host name, crashes, logs.
+
+One box serves the module (starting it takes seconds); each test uses its own app names. The
+restart test runs its own box, because it stops and starts it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.box import Box, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def ltc(box: Box, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
+        capture_output=True, timeout=timeout, check=False,
+    )
+
+
+def ltc_ok(box: Box, *args: str) -> str:
+    result = ltc(box, *args)
+    assert result.returncode == 0, f"ltc {' '.join(args)}: {result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Box]:
+    the_box = Box(tmp_path_factory.mktemp("box"))
+    the_box.start()
+    try:
+        ltc_ok(the_box, "target", f"{the_box.domain}:{the_box.router_port}")
+        yield the_box
+    finally:
+        the_box.stop()
+
+
+def containers_of(app: str) -> list[docker.models.containers.Container]:
+    client = docker.from_env()
+    try:
+        return list(client.containers.list(filters={"label": f"lattice.process_guid={app}"}))
+    finally:
+        client.close()
+
+
+def indices_seen(box: Box, app: str, requests: int) -> list[str]:
+    seen = []
+    for _ in range(requests):
+        status, body = box.app(app)
+        assert status == 200, body
+        seen.append(body.strip().rsplit(" ", 1)[-1])
+    return seen
+
+
+def test_create_three_instances_all_running_and_round_robin(box: Box, demo_image: str) -> None:
+    out = ltc_ok(box, "create", "web", demo_image, "--instances", "3")
+    assert f"web.{box.domain}" in out
+    actuals = box.wait_running("web", 3, timeout=30)   # ltc returned, so this holds at once
+    assert sorted(a["index"] for a in actuals) == [0, 1, 2]
+    assert all(a["address"] == "127.0.0.1" and a["ports"][0]["container_port"] == 8080
+               for a in actuals)
+    assert set(indices_seen(box, "web", 30)) == {"0", "1", "2"}
+
+
+def test_a_killed_instance_comes_back_with_its_crash_counted(box: Box, demo_image: str) -> None:
+    ltc_ok(box, "create", "crashy", demo_image, "--instances", "2")
+    victim = next(c for c in containers_of("crashy") if c.labels["lattice.index"] == "1")
+    victim.kill()
+
+    def back_running() -> dict | None:
+        index1 = next(a for a in box.actuals("crashy") if a["index"] == 1)
+        return index1 if index1["state"] == "RUNNING" and index1["crash_count"] == 1 else None
+
+    back = wait_for(back_running, 30, "instance 1 RUNNING again with crash_count 1")
+    assert back["container_id"] != victim.id
+    status = json.loads(ltc_ok(box, "status", "crashy", "--json"))
+    instance = next(i for i in status["instances"] if i["index"] == 1)
+    assert instance["crash_count"] == 1
+    assert instance["state"] == "RUNNING"
+
+
+def test_scale_down_fails_no_request_and_reaches_no_removed_instance(
+    box: Box, demo_image: str
+) -> None:
+    ltc_ok(box, "create", "scaler", demo_image, "--instances", "3")
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            status, body = box.app("scaler")
+            if status != 200:
+                failures.append(f"{status} {body}")
+
+    load = threading.Thread(target=hammer)
+    load.start()
+    try:
+        ltc_ok(box, "scale", "scaler", "1")
+        wait_for(lambda: len(containers_of("scaler")) == 1, 30, "the extra containers to go")
+    finally:
+        stop.set()
+        load.join()
+    assert failures == []
+    assert [a["index"] for a in box.actuals("scaler")] == [0]
+    assert set(indices_seen(box, "scaler", 20)) == {"0"}
+
+
+def test_a_printed_line_reaches_an_ltc_logs_subscriber(box: Box, demo_image: str) -> None:
+    ltc_ok(box, "create", "talker", demo_image, "--instances", "1")
+    logs = subprocess.Popen(
+        [sys.executable, "-m", "lattice.cli.ltc", "logs", "talker"], env=box.ltc_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(logs.stdout.readline, "")),
+                              daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        # A new instance prints its start line after the subscriber is attached.
+        def attached_and_printed() -> bool:
+            return any("[APP|1]" in line and "lattice-demo instance 1" in line for line in lines)
+
+        wait_for(lambda: logs.poll() is None and time.sleep(1) is None, 5, "ltc logs to attach")
+        ltc_ok(box, "scale", "talker", "2")
+        wait_for(attached_and_printed, 30, "the new instance's start line in `ltc logs`")
+    finally:
+        logs.terminate()
+        logs.wait(10)
+
+
+def test_after_remove_the_route_gives_404(box: Box, demo_image: str) -> None:
+    ltc_ok(box, "create", "gone", demo_image)
+    assert box.app("gone")[0] == 200
+    ltc_ok(box, "remove", "gone")
+    status, _ = wait_for(lambda: (s := box.app("gone")) if s[0] == 404 else None, 10,
+                         "the route to answer 404")
+    headers_status, raw = box.request(f"gone.{box.domain}")
+    assert headers_status == 404
+    wait_for(lambda: containers_of("gone") == [], 20, "the container to be removed")
+
+
+def test_restart_brings_every_app_back(tmp_path: Path, demo_image: str) -> None:
+    box = Box(tmp_path / "box")
+    box.start()
+    try:
+        ltc_ok(box, "target", f"{box.domain}:{box.router_port}")
+        ltc_ok(box, "create", "phoenix", demo_image, "--instances", "2")
+        assert box.app("phoenix")[0] == 200
+    finally:
+        took = box.stop()
+    assert took < 10, f"stopping took {took:.1f} s"
+    assert containers_of("phoenix") == []
+
+    box.start()
+    try:
+        box.wait_running("phoenix", 2, timeout=60)
+        wait_for(lambda: box.app("phoenix")[0] == 200, 20, "the app to answer again")
+        assert set(indices_seen(box, "phoenix", 10)) == {"0", "1"}
+    finally:
+        box.stop()
