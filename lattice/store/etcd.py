@@ -252,6 +252,7 @@ class Etcd:
         except _UNAVAILABLE as exc:
             await self._reset()
             raise WatchLost(f"cannot watch {prefix}: {exc}") from exc
+        lost: BaseException | None = None
         try:
             async for event in watch:
                 kind: Literal["put", "delete"] = "put" if event.kind == "PUT" else "delete"
@@ -262,14 +263,17 @@ class Etcd:
                     mod_revision=event.kv.mod_revision,
                 )
         except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
-            await self._reset()
-            raise WatchLost(f"watch on {prefix} ended: {exc}") from exc
+            lost = exc
         finally:
-            try:
+            # Cancel before any reset: aetcd's cancel needs the client it was made with. When
+            # the stream is already gone (AttributeError, RuntimeError from a closed channel)
+            # there is nothing left to cancel.
+            with contextlib.suppress(
+                *_UNAVAILABLE, aetcd.exceptions.ClientError, RuntimeError, AttributeError
+            ):
                 await asyncio.wait_for(watch.cancel(), timeout=1)
-            except (*_UNAVAILABLE, aetcd.exceptions.ClientError, RuntimeError):
-                pass  # the stream is gone already; cancelling is best effort
-        raise WatchLost(f"watch on {prefix} ended")
+        await self._reset()
+        raise WatchLost(f"watch on {prefix} ended: {lost or 'stream closed'}") from lost
 
 
 __all__ = [

@@ -1,0 +1,114 @@
+"""The store layer against a real etcd, including an etcd that stops and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from lattice import etcd_server
+from lattice.store import Change, Delete, Etcd, Informer, LeasedRecords, ModRevisionIs, Put
+
+
+async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class RestartableEtcd:
+    def __init__(self, data_dir: Path) -> None:
+        self.command = etcd_server.EtcdCommand.on_free_ports(data_dir)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        self.process = etcd_server.start(self.command)
+        await etcd_server.wait_until_ready(self.command.endpoint)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+async def restartable(tmp_path: Path) -> AsyncIterator[RestartableEtcd]:
+    server = RestartableEtcd(tmp_path / "etcd")
+    await server.start()
+    yield server
+    server.stop()
+
+
+async def test_txn_compares_mod_revision(etcd: Etcd) -> None:
+    assert await etcd.txn([ModRevisionIs("/t/a", 0)], [Put("/t/a", b"1")])
+    assert not await etcd.txn([ModRevisionIs("/t/a", 0)], [Put("/t/a", b"2")])
+    kv = await etcd.get("/t/a")
+    assert kv is not None and kv.value == b"1"
+    assert await etcd.txn([ModRevisionIs("/t/a", kv.mod_revision)], [Delete("/t/a")])
+    assert await etcd.get("/t/a") is None
+
+
+async def test_informer_keeps_its_copy_through_an_outage_and_resyncs(
+    restartable: RestartableEtcd,
+) -> None:
+    etcd = Etcd(restartable.command.endpoint)
+    changes: list[Change] = []
+    informer = Informer(etcd, "/t/", changes.append)
+    task = asyncio.create_task(informer.run())
+    try:
+        await etcd.put("/t/kept", b"1")
+        await etcd.put("/t/deleted-while-down", b"1")
+        await asyncio.wait_for(informer.synced.wait(), 10)
+        await eventually(lambda: len(informer.items) == 2, 10, "both keys")
+
+        restartable.stop()
+        await eventually(lambda: not informer.connected, 15, "the informer to notice")
+        assert set(informer.items) == {"/t/kept", "/t/deleted-while-down"}
+
+        await restartable.start()
+        writer = Etcd(restartable.command.endpoint)
+        await writer.txn([], [Delete("/t/deleted-while-down"), Put("/t/added-while-down", b"2")])
+        await writer.close()
+        await eventually(lambda: informer.connected, 20, "the informer to reconnect")
+        await eventually(lambda: set(informer.items) == {"/t/kept", "/t/added-while-down"}, 10,
+                         "the resync")
+        assert Change("/t/deleted-while-down", b"1", None) in changes
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await etcd.close()
+
+
+async def test_leased_records_vanish_when_released_and_return_after_an_outage(
+    restartable: RestartableEtcd,
+) -> None:
+    etcd = Etcd(restartable.command.endpoint)
+    records = LeasedRecords(etcd, {"/t/presence": b"here"}, ttl_s=2)
+    task = asyncio.create_task(records.run())
+    reader = Etcd(restartable.command.endpoint)
+    try:
+        await asyncio.wait_for(records.registered.wait(), 10)
+        assert await reader.get("/t/presence") is not None
+        await records.release()
+        assert await reader.get("/t/presence") is None
+        # The run loop notices the lease is gone and puts the record back.
+        deadline = time.monotonic() + 10
+        while await reader.get("/t/presence") is None:
+            assert time.monotonic() < deadline, "the record did not come back"
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await records.release()
+        await etcd.close()
+        await reader.close()
