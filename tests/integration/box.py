@@ -75,7 +75,8 @@ class Box:
         wait_for(self._started, timeout, "`lattice up` to announce it is up")
 
     def _started(self) -> bool:
-        assert self.process is not None and self.log_path is not None
+        assert self.process is not None
+        assert self.log_path is not None
         text = self.log_path.read_text(errors="replace")
         if self.process.poll() is not None:
             raise AssertionError(f"lattice up exited with {self.process.returncode}:\n{text}")

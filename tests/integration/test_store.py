@@ -15,8 +15,8 @@ from lattice import etcd_server
 from lattice.store import Change, Delete, Etcd, Informer, LeasedRecords, ModRevisionIs, Put
 
 
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -51,7 +51,8 @@ async def test_txn_compares_mod_revision(etcd: Etcd) -> None:
     assert await etcd.txn([ModRevisionIs("/t/a", 0)], [Put("/t/a", b"1")])
     assert not await etcd.txn([ModRevisionIs("/t/a", 0)], [Put("/t/a", b"2")])
     kv = await etcd.get("/t/a")
-    assert kv is not None and kv.value == b"1"
+    assert kv is not None
+    assert kv.value == b"1"
     assert await etcd.txn([ModRevisionIs("/t/a", kv.mod_revision)], [Delete("/t/a")])
     assert await etcd.get("/t/a") is None
 
