@@ -1,0 +1,299 @@
+"""`ltc`: the user's client. A thin shell: parse arguments, call `lattice.client`, print.
+
+The click context object (`LtcContext`) carries the config path and the target; each command
+opens one connection (`lattice.client.connect`) and runs its work in one event loop. Failures
+come out of `lattice.client` as `ClientError`s and leave here with the message from
+`messages` and the exit code from `exit_codes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from lattice import __version__
+from lattice.cli import messages
+from lattice.cli.exit_codes import ExitCode, exit_code_for
+from lattice.client.app_runner import Progress, route_urls
+from lattice.client.app_spec import (
+    CreateFlags,
+    check_app_name,
+    check_instances,
+    parse_create_flags,
+    parse_duration,
+)
+from lattice.client.connection import Connection, connect
+from lattice.client.errors import BadTarget, ClientError
+from lattice.client.logs import tail_logs
+from lattice.client.receptor import Info
+from lattice.client.target import (
+    CONFIG_ENV,
+    Target,
+    default_config_path,
+    load_target,
+    parse_target,
+    save_target,
+)
+from lattice.models import DesiredLRP
+
+T = TypeVar("T")
+
+TIMEOUT_HELP = "How long to wait for every instance to be RUNNING: 30, 30s, 2m."
+
+
+@dataclass(frozen=True)
+class LtcContext:
+    config_path: Path
+    target_text: str | None = None   # --target / $LATTICE_TARGET, ahead of the saved target
+
+    def target(self) -> Target:
+        if self.target_text:
+            return parse_target(self.target_text)
+        saved = load_target(self.config_path)
+        if saved is None:
+            raise BadTarget(messages.NO_TARGET)
+        return saved
+
+    def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Connect to the target and run `work` in a fresh event loop."""
+        target = self.target()
+
+        async def main() -> T:
+            async with connect(target) as connection:
+                return await work(connection)
+
+        return asyncio.run(main())
+
+
+def fail(message: str, exit_code: int) -> NoReturn:
+    """Print `Error: message` to stderr and leave with `exit_code` (see exit_codes)."""
+    click.echo(f"Error: {message}", err=True)
+    raise click.exceptions.Exit(exit_code)
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        fail(messages.error_message(exc), exit_code_for(exc))
+    except KeyboardInterrupt:
+        fail(messages.INTERRUPTED, ExitCode.INTERRUPTED)
+
+
+@contextlib.contextmanager
+def syntax_errors() -> Iterator[None]:
+    """Usage errors (missing argument, bad option value) leave with Lattice's InvalidSyntax."""
+    try:
+        yield
+    except click.UsageError as exc:
+        exc.show()
+        raise click.exceptions.Exit(ExitCode.INVALID_SYNTAX) from exc
+
+
+class LtcGroup(click.Group):
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with syntax_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with syntax_errors():
+            return super().invoke(ctx)
+
+
+def progress_printer() -> Callable[[Progress], None]:
+    """Print a progress line each time it reads differently from the last one."""
+    last: list[str] = []
+
+    def show(update: Progress) -> None:
+        line = messages.progress(update)
+        if last != [line]:
+            click.echo(line)
+            last[:] = [line]
+
+    return show
+
+
+@click.group(cls=LtcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV, default=None,
+    help="Config file holding the target [default: ~/.lattice/config.json].",
+)
+@click.option(
+    "--target", "target_text", envvar="LATTICE_TARGET", metavar="DOMAIN[:PORT]",
+    help="Use this box instead of the saved target.",
+)
+@click.version_option(__version__, prog_name="ltc")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, target_text: str | None) -> None:
+    """ltc: deploy and run Docker images on a lattice box."""
+    ctx.obj = LtcContext(config_path or default_config_path(), target_text)
+
+
+@cli.command()
+@click.argument("domain", required=False, metavar="DOMAIN[:PORT]")
+@click.pass_obj
+def target(obj: LtcContext, domain: str | None) -> None:
+    """Set the box to talk to (its router), or show the current one."""
+    with reported_errors():
+        if domain is None:
+            click.echo(messages.current_target(load_target(obj.config_path)))
+            return
+        new = parse_target(domain)
+
+        async def check(connection: Connection) -> Info:
+            return await connection.receptor.info()
+
+        info = LtcContext(obj.config_path, str(new)).run(check)
+        save_target(obj.config_path, new)
+    click.echo(messages.target_set(new, info))
+
+
+@cli.command(context_settings={"show_default": True})
+@click.argument("app")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- COMMAND ARGS...]")
+@click.option("-i", "--instances", type=int, default=1, help="Number of instances.")
+@click.option("-m", "--memory-mb", type=int, default=128, help="Memory limit (0: none).")
+@click.option("-c", "--cpu-weight", type=int, default=100, help="Relative CPU weight, 1-100.")
+@click.option("-p", "--ports", metavar="PORT[,PORT...]",
+              help="Container ports [default: the image's first EXPOSEd port, else 8080].")
+@click.option("-e", "--env", multiple=True, metavar="NAME=VALUE",
+              help="Environment variable; repeatable.")
+@click.option("-M", "--monitor-port", type=int, help="Port to health-check [default: first].")
+@click.option("--no-monitor", is_flag=True, help="No health check: RUNNING once started.")
+@click.option("-R", "--http-route", "routes", multiple=True, metavar="HOST[:PORT]",
+              help="Route; a name without a dot is under the box's domain. Repeatable. "
+                   "[default: APP.<domain>]")
+@click.option("--no-routes", is_flag=True, help="Do not route HTTP to the app.")
+@click.option("-t", "--timeout", envvar="LTC_TIMEOUT", default="120s", help=TIMEOUT_HELP)
+@click.pass_obj
+def create(
+    obj: LtcContext, app: str, image: str, command: tuple[str, ...], instances: int,
+    memory_mb: int, cpu_weight: int, ports: str | None, env: tuple[str, ...],
+    monitor_port: int | None, no_monitor: bool, routes: tuple[str, ...], no_routes: bool,
+    timeout: str,
+) -> None:
+    """Run IMAGE as APP and wait until every instance is RUNNING."""
+    with reported_errors():
+        spec, timeout_s = parse_create_flags(
+            CreateFlags(
+                name=app, image=image, instances=instances, memory_mb=memory_mb,
+                cpu_weight=cpu_weight, ports=ports, env=env, command=command,
+                monitor_port=monitor_port, no_monitor=no_monitor, routes=routes,
+                no_routes=no_routes, timeout=timeout,
+            )
+        )
+
+        async def work(connection: Connection) -> tuple[DesiredLRP, list[str]]:
+            click.echo(messages.creating(spec.name, spec.instances))
+            created = await connection.apps.create(
+                spec, timeout_s=timeout_s, on_progress=progress_printer()
+            )
+            return created, route_urls(created, connection.target)
+
+        created, urls = obj.run(work)
+    click.echo(messages.app_running(created, urls))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("app")
+@click.argument("instances", type=int)
+@click.option("-t", "--timeout", envvar="LTC_TIMEOUT", default="120s", show_default=True,
+              help=TIMEOUT_HELP)
+@click.pass_obj
+def scale(obj: LtcContext, app: str, instances: int, timeout: str) -> None:
+    """Change the number of instances of APP and wait until they are RUNNING."""
+    with reported_errors():
+        check_app_name(app)
+        check_instances(instances)
+        timeout_s = parse_duration(timeout)
+
+        async def work(connection: Connection) -> None:
+            await connection.apps.scale(
+                app, instances, timeout_s=timeout_s, on_progress=progress_printer()
+            )
+
+        obj.run(work)
+    click.echo(messages.scaled(app, instances))
+
+
+@cli.command()
+@click.argument("apps", nargs=-1, required=True, metavar="APP...")
+@click.pass_obj
+def remove(obj: LtcContext, apps: tuple[str, ...]) -> None:
+    """Stop and remove apps."""
+
+    async def work(connection: Connection) -> None:
+        for app in apps:
+            await connection.apps.remove(app)
+            click.echo(messages.removed(app))
+
+    with reported_errors():
+        for app in apps:
+            check_app_name(app)
+        obj.run(work)
+
+
+cli.add_command(remove, "rm")
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable, Diego's field names.")
+@click.pass_obj
+def list_apps(obj: LtcContext, as_json: bool) -> None:
+    """List the apps: instances running/desired, memory, routes."""
+    with reported_errors():
+        apps = obj.run(lambda connection: connection.apps.list_apps())
+    click.echo(messages.app_list_json(apps) if as_json else messages.app_list(apps))
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable, Diego's field names.")
+@click.pass_obj
+def status(obj: LtcContext, app: str, as_json: bool) -> None:
+    """Show APP and each of its instances."""
+    with reported_errors():
+        check_app_name(app)
+        found = obj.run(lambda connection: connection.apps.status(app))
+    click.echo(messages.app_status_json(found) if as_json else messages.app_status(found))
+
+
+@cli.command()
+@click.argument("app")
+@click.pass_obj
+def logs(obj: LtcContext, app: str) -> None:
+    """Stream APP's log lines as they are written; Ctrl-C ends."""
+
+    async def work(connection: Connection) -> None:
+        async for envelope in tail_logs(connection.session, connection.target, app):
+            click.echo(messages.log_line(envelope))
+
+    with reported_errors():
+        check_app_name(app)
+        try:
+            obj.run(work)
+        except KeyboardInterrupt:
+            return  # the usual way to stop tailing: not a failure
+
+
+def main() -> None:
+    cli(prog_name="ltc")
+
+
+if __name__ == "__main__":
+    main()

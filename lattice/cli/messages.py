@@ -1,0 +1,261 @@
+"""Every text ltc shows a user: messages, error explanations, tables, log lines and JSON.
+
+Kept in one module so wording stays consistent and tests can refer to it. Functions here are
+pure: they take results from `lattice.client` and return text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from lattice.cli.exit_codes import is_image_problem
+from lattice.client.app_runner import AppStatus, AppSummary, Progress
+from lattice.client.errors import (
+    ApiError,
+    AppAlreadyExists,
+    AppNotFound,
+    ClientError,
+    InstancesCrashed,
+    InvalidInput,
+    PlacementFailed,
+    WaitTimedOut,
+)
+from lattice.client.receptor import Info
+from lattice.client.target import Target
+from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping
+from logagg.envelope import Envelope
+
+NO_TARGET = (
+    "no target set: run `ltc target DOMAIN[:PORT]`, e.g. `ltc target lattice.localhost:8080`"
+)
+INTERRUPTED = "interrupted"
+NO_APPS = "No apps."
+NONE = "-"
+
+# -- target -------------------------------------------------------------------------------------
+
+
+def current_target(target: Target | None) -> str:
+    return f"Target: {target}" if target is not None else "No target set."
+
+
+def target_set(target: Target, info: Info) -> str:
+    line = f"Target set to {target} (lattice {info.version})."
+    if info.domain != target.domain:
+        line += f"\nNote: the box calls its domain {info.domain!r}, not {target.domain!r}."
+    return line
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def _field_lines(fields: Sequence[FieldError]) -> str:
+    return "\n".join(f"  {f.field}: {f.message}" for f in fields)
+
+
+def error_message(error: ClientError) -> str:
+    """One explanation per kind of failure, listing every field when there are several."""
+    if isinstance(error, InvalidInput):
+        return "invalid input, nothing was sent:\n" + _field_lines(error.fields)
+    if isinstance(error, ApiError):
+        return _api_error(error)
+    if isinstance(error, PlacementFailed):
+        lines = [f"{error.app} could not be placed:"]
+        lines += [f"  instance {p.index}: {p.reason}" for p in error.problems]
+        return "\n".join(lines)
+    if isinstance(error, InstancesCrashed):
+        lines = [f"{error.app} keeps crashing:"]
+        lines += [
+            f"  instance {p.index}: crashed {p.crash_count} times: {p.reason}"
+            for p in error.problems
+        ]
+        lines.append(f"Run `ltc logs {error.app}` or `ltc status {error.app}` for details.")
+        return "\n".join(lines)
+    if isinstance(error, WaitTimedOut):
+        return (
+            f"timed out after {error.timeout_s:g} s: {error.running}/{error.desired} instances of "
+            f"{error.app} running. The app stays; see `ltc status {error.app}`."
+        )
+    return str(error)
+
+
+def _api_error(error: ApiError) -> str:
+    if is_image_problem(error):
+        image = next(f.message for f in error.fields if f.field == "image")
+        return (
+            f"{image}. No registry is reachable: build or load the image into the box's "
+            "Docker engine first."
+        )
+    if isinstance(error, AppNotFound):
+        return error.message or "no such app"
+    if isinstance(error, AppAlreadyExists):
+        return f"{error.message}; remove it first or choose another name"
+    text = f"the API refused the request ({error.status} {error.type}): {error.message}"
+    if error.fields:
+        text += "\n" + _field_lines(error.fields)
+    return text
+
+
+# -- create, scale, remove -----------------------------------------------------------------------
+
+
+def progress(update: Progress) -> str:
+    return f"Waiting for {update.app}: {update.running}/{update.desired} running"
+
+
+def creating(app: str, instances: int) -> str:
+    noun = "instance" if instances == 1 else "instances"
+    return f"Creating {app} with {instances} {noun}..."
+
+
+def app_running(lrp: DesiredLRP, urls: Sequence[str]) -> str:
+    lines = [f"{lrp.process_guid} is running: {lrp.scheduling.instances} instance(s)."]
+    if urls:
+        lines += [f"  {url}" for url in urls]
+    else:
+        lines.append("  (no routes)")
+    return "\n".join(lines)
+
+
+def scaled(app: str, instances: int) -> str:
+    return f"{app} is scaled to {instances} running instance(s)."
+
+
+def removed(app: str) -> str:
+    return f"Removed {app}."
+
+
+# -- tables ---------------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns, two spaces apart, without trailing spaces."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in (headers, *rows)
+    ]
+
+
+def memory(memory_mb: int) -> str:
+    return "no limit" if memory_mb == 0 else f"{memory_mb} MB"
+
+
+def duration(seconds: float | None) -> str:
+    """`45s`, `3m07s`, `2h05m`, `3d04h`; `-` when unknown."""
+    if seconds is None:
+        return NONE
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def port_mappings(ports: Sequence[PortMapping]) -> str:
+    return ",".join(f"{p.container_port}->{p.host_port}" for p in ports) or NONE
+
+
+def routes_text(lrp: DesiredLRP) -> str:
+    return ", ".join(h for r in lrp.scheduling.routes for h in r.hostnames) or NONE
+
+
+def app_list(apps: Sequence[AppSummary]) -> str:
+    if not apps:
+        return NO_APPS
+    rows = [
+        [
+            app.name,
+            f"{app.running}/{app.desired.scheduling.instances}",
+            memory(app.desired.scheduling.memory_mb),
+            routes_text(app.desired),
+        ]
+        for app in apps
+    ]
+    return "\n".join(table(["APP", "INSTANCES", "MEMORY", "ROUTES"], rows))
+
+
+def app_status(status: AppStatus) -> str:
+    lrp = status.desired
+    info, run = lrp.scheduling, lrp.run
+    running = sum(1 for i in status.instances if i.actual.state == ActualState.RUNNING)
+    routes = [f"{h} => {r.port}" for r in info.routes for h in r.hostnames]
+    header = [
+        ("App", lrp.process_guid),
+        ("Image", run.image),
+        ("Instances", f"{running}/{info.instances} running"),
+        ("Memory", memory(info.memory_mb)),
+        ("CPU weight", str(info.cpu_weight)),
+        ("Ports", ",".join(str(p) for p in run.ports) or NONE),
+        ("Monitor", NONE if run.monitor.port is None else f"port {run.monitor.port}"),
+        ("Routes", ", ".join(routes) or NONE),
+    ]
+    width = max(len(name) for name, _ in header) + 2
+    lines = [f"{name + ':':<{width}}{value}" for name, value in header]
+    if not status.instances:
+        return "\n".join([*lines, "", "No instances."])
+    rows = [
+        [
+            str(i.actual.index),
+            str(i.actual.state),
+            str(i.actual.crash_count),
+            duration(i.uptime_s),
+            i.actual.cell_id or NONE,
+            i.actual.address or NONE,
+            port_mappings(i.actual.ports),
+        ]
+        for i in status.instances
+    ]
+    rendered = table(["INDEX", "STATE", "CRASHES", "UPTIME", "CELL", "ADDRESS", "PORTS"], rows)
+    lines += ["", rendered[0]]
+    for instance, row in zip(status.instances, rendered[1:], strict=True):
+        lines.append(row)
+        if instance.actual.placement_error:
+            lines.append(f"    placement error: {instance.actual.placement_error}")
+        if instance.actual.crash_reason:
+            lines.append(f"    crash reason: {instance.actual.crash_reason}")
+    return "\n".join(lines)
+
+
+# -- JSON (Diego's field names) --------------------------------------------------------------------
+
+
+def app_list_json(apps: Sequence[AppSummary]) -> str:
+    return _dumps([{**app.desired.to_dict(), "running_instances": app.running} for app in apps])
+
+
+def app_status_json(status: AppStatus) -> str:
+    data: dict[str, Any] = status.desired.to_dict()
+    data["instances"] = [
+        {**i.actual.to_dict(), "uptime_s": i.uptime_s} for i in status.instances
+    ]
+    return _dumps(data)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+# -- logs -----------------------------------------------------------------------------------------
+
+
+def log_line(envelope: Envelope, tz: tzinfo | None = None) -> str:
+    """`MM/DD HH:MM:SS.cc [SOURCE|INDEX] message`, in local time unless `tz` is given."""
+    seconds, nanos = divmod(envelope.timestamp, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, tz)
+    source = envelope.source_type
+    if envelope.source_instance:
+        source += f"|{envelope.source_instance}"
+    message = envelope.message.rstrip("\r\n")
+    return f"{moment:%m/%d %H:%M:%S}.{nanos // 10_000_000:02d} [{source}] {message}"

@@ -1,0 +1,184 @@
+"""A typed client for the brain's receptor-like API (docs/architecture.md, "The API").
+
+Every failure comes out as one of `lattice.client.errors` (drawn there):
+
+    ClientError
+    ├── BadTarget       cannot connect, no answer in time, or the router knows no receptor
+    ├── ProtocolError   an answer outside the contract
+    └── ApiError        the API's own error answer: status, type, message, fields
+        ├── InvalidRequest      400
+        ├── AppNotFound         404
+        └── AppAlreadyExists    409
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+
+from lattice.client.errors import ApiError, BadTarget, ProtocolError
+from lattice.models import ActualLRP, CellPresence, DesiredLRP, Route, RunInfo, SchedulingInfo
+
+# The router marks its own error answers with this header (gorouter's X-Cf-RouterError).
+ROUTER_ERROR_HEADER = "X-Cf-RouterError"
+T = TypeVar("T")
+
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
+
+
+@dataclass(frozen=True)
+class Info:
+    version: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class CellUsage:
+    memory_mb: int
+    disk_mb: int
+    containers: int
+
+
+@dataclass(frozen=True)
+class CellState:
+    presence: CellPresence
+    used: CellUsage
+    instances_by_app: dict[str, int]
+
+
+def desired_lrp_from_dict(data: Mapping[str, Any]) -> DesiredLRP:
+    """The API shows scheduling and run info merged in one object; split it again."""
+    merged = dict(data)
+    return DesiredLRP(SchedulingInfo.from_dict(merged), RunInfo.from_dict(merged))
+
+
+def _route_to_dict(route: Route) -> dict[str, Any]:
+    return {"hostnames": list(route.hostnames), "port": route.port}
+
+
+class ReceptorClient:
+    """One method per API call. The session decides how names resolve (see resolve.py)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    async def info(self) -> Info:
+        data = await self._call("GET", "/v1/info")
+        return _parse(lambda: Info(version=str(data["version"]), domain=str(data["domain"])),
+                      "info", data)
+
+    async def create_desired_lrp(self, request: Mapping[str, Any]) -> DesiredLRP:
+        data = await self._call("POST", "/v1/desired_lrps", body=request)
+        return _parse(lambda: desired_lrp_from_dict(data), "desired LRP", data)
+
+    async def desired_lrps(self) -> list[DesiredLRP]:
+        data = await self._call("GET", "/v1/desired_lrps")
+        return _parse(lambda: [desired_lrp_from_dict(item) for item in data],
+                      "desired LRP list", data)
+
+    async def desired_lrp(self, process_guid: str) -> DesiredLRP:
+        data = await self._call("GET", f"/v1/desired_lrps/{process_guid}")
+        return _parse(lambda: desired_lrp_from_dict(data), "desired LRP", data)
+
+    async def update_desired_lrp(
+        self,
+        process_guid: str,
+        *,
+        instances: int | None = None,
+        routes: Sequence[Route] | None = None,
+        annotation: str | None = None,
+    ) -> None:
+        body: dict[str, Any] = {}
+        if instances is not None:
+            body["instances"] = instances
+        if routes is not None:
+            body["routes"] = [_route_to_dict(r) for r in routes]
+        if annotation is not None:
+            body["annotation"] = annotation
+        await self._call("PUT", f"/v1/desired_lrps/{process_guid}", body=body)
+
+    async def delete_desired_lrp(self, process_guid: str) -> None:
+        await self._call("DELETE", f"/v1/desired_lrps/{process_guid}")
+
+    async def actual_lrps(self, process_guid: str | None = None) -> list[ActualLRP]:
+        path = "/v1/actual_lrps" if process_guid is None else f"/v1/actual_lrps/{process_guid}"
+        data = await self._call("GET", path)
+        return _parse(lambda: [ActualLRP.from_dict(item) for item in data],
+                      "actual LRP list", data)
+
+    async def cells(self) -> list[CellState]:
+        data = await self._call("GET", "/v1/cells")
+
+        def build() -> list[CellState]:
+            return [
+                CellState(
+                    presence=CellPresence.from_dict(item),
+                    used=CellUsage(**item["used"]),
+                    instances_by_app={str(k): int(v) for k, v in item["instances_by_app"].items()},
+                )
+                for item in data
+            ]
+
+        return _parse(build, "cell list", data)
+
+    # -- transport ----------------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, *, body: Any = None) -> Any:
+        """Send one request; the decoded JSON answer (None for an empty one) or an error."""
+        url = self._base_url + path
+        try:
+            async with self._session.request(
+                method, url, json=body, timeout=REQUEST_TIMEOUT
+            ) as response:
+                text = await response.text()
+                status = response.status
+                router_error = response.headers.get(ROUTER_ERROR_HEADER)
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise BadTarget(f"cannot reach {self._base_url}: {_describe(exc)}") from exc
+        except TimeoutError as exc:
+            raise BadTarget(f"{self._base_url} did not answer {method} {path} in time") from exc
+        if router_error:
+            raise BadTarget(
+                f"the router answered {status} ({router_error}) for {self._base_url}: "
+                "is the box's API running?"
+            )
+        decoded = _decode(text, status, method, path)
+        if status >= 400:
+            raise ApiError.from_body(status, decoded)
+        return decoded
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _decode(text: str, status: int, method: str, path: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        snippet = text.strip().splitlines()[0][:120]
+        if status == 404:
+            # Something answers HTTP at the target, but it is no lattice API.
+            raise BadTarget(f"{method} {path} answered 404 with {snippet!r}: not a lattice")\
+                from exc
+        raise ProtocolError(f"{method} {path} answered {status} with non-JSON {snippet!r}")\
+            from exc
+
+
+def _parse(build: Callable[[], T], what: str, data: Any) -> T:
+    """Run `build` on a decoded answer; a missing or mistyped field is a ProtocolError."""
+    try:
+        return build()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolError(f"the API's {what} is malformed ({exc!r}): {data!r:.200}") from exc
