@@ -1,0 +1,31 @@
+"""The cell's configuration, loaded once at its entry point and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellConfig:
+    cell_id: str = "cell-0"
+    address: str = "127.0.0.1"          # where container ports are published (loopback here)
+    etcd_endpoints: str
+    memory_mb: int | None = None        # None: the host's total memory
+    disk_mb: int | None = None          # None: the free disk under Docker's root directory
+    containers: int = 256
+    sync_interval_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.cell_id or "/" in self.cell_id:
+            problems.append(f"cell_id {self.cell_id!r} must be non-empty and contain no '/'")
+        if self.memory_mb is not None and self.memory_mb < 0:
+            problems.append(f"memory_mb must be >= 0, got {self.memory_mb}")
+        if self.disk_mb is not None and self.disk_mb < 0:
+            problems.append(f"disk_mb must be >= 0, got {self.disk_mb}")
+        if self.containers < 1:
+            problems.append(f"containers must be >= 1, got {self.containers}")
+        if self.sync_interval_s <= 0:
+            problems.append(f"sync_interval_s must be > 0, got {self.sync_interval_s}")
+        if problems:
+            raise ValueError("invalid cell configuration: " + "; ".join(problems))

@@ -1,0 +1,258 @@
+"""Request/response calls to the Docker engine through docker-py, off the event loop.
+
+docker-py blocks, so every call runs in this engine's own thread pool (STYLE.md item 15): the
+loop's default executor is small and shared, and a slow `docker stop` must not starve it.
+Every docker-py and requests error is translated into `lattice.cell.errors` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+
+from lattice.cell.errors import (
+    ContainerNotFound,
+    ContainerStartFailed,
+    DockerError,
+    DockerUnavailable,
+    ImageNotFound,
+)
+from lattice.cell.spec import LABEL_CELL_ID, LABEL_INSTANCE_GUID, ContainerSpec
+
+T = TypeVar("T")
+
+DOCKER_WORKERS = 16
+STOP_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class ContainerFacts:
+    """What the cell needs to know about one container, from an inspect or a list."""
+
+    id: str
+    status: str                            # created, running, paused, restarting, exited, dead
+    labels: dict[str, str] = field(default_factory=dict)
+    host_ports: dict[int, int] = field(default_factory=dict)   # container port -> host port
+    exit_code: int | None = None           # only known from an inspect
+    oom_killed: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
+
+    @property
+    def instance_guid(self) -> str:
+        return self.labels.get(LABEL_INSTANCE_GUID, "")
+
+    def exit_reason(self) -> str:
+        """The crash reason users see, in Diego's words."""
+        reason = f"Exited with status {self.exit_code}"
+        return f"{reason} (out of memory)" if self.oom_killed else reason
+
+
+def facts_from_inspect(attrs: dict[str, Any]) -> ContainerFacts:
+    state = attrs.get("State") or {}
+    ports: dict[int, int] = {}
+    for spec, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        number, _, protocol = spec.partition("/")
+        if protocol == "tcp" and bindings:
+            ports[int(number)] = int(bindings[0]["HostPort"])
+    return ContainerFacts(
+        id=attrs["Id"],
+        status=state.get("Status", ""),
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        host_ports=ports,
+        exit_code=state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled", False)),
+    )
+
+
+def facts_from_list(item: dict[str, Any]) -> ContainerFacts:
+    ports = {
+        int(p["PrivatePort"]): int(p["PublicPort"])
+        for p in item.get("Ports") or []
+        if p.get("Type") == "tcp" and "PublicPort" in p
+    }
+    return ContainerFacts(
+        id=item["Id"], status=item.get("State", ""), labels=dict(item.get("Labels") or {}),
+        host_ports=ports,
+    )
+
+
+@contextmanager
+def translated_errors(what: str) -> Iterator[None]:
+    """docker-py's and requests' errors -> the cell's, naming what was being done."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        raise DockerError(f"{what}: {exc.explanation or exc}") from exc
+    except (docker.errors.DockerException, OSError) as exc:
+        # requests' ConnectionError is an OSError; DockerException covers a bad DOCKER_HOST.
+        raise DockerUnavailable(f"{what}: the Docker engine cannot be reached: {exc}") from exc
+
+
+def cell_filters(cell_id: str, instance_guid: str | None = None) -> dict[str, list[str]]:
+    labels = [f"{LABEL_CELL_ID}={cell_id}"]
+    if instance_guid is not None:
+        labels.append(f"{LABEL_INSTANCE_GUID}={instance_guid}")
+    return {"label": labels}
+
+
+class DockerEngine:
+    def __init__(self, *, workers: int = DOCKER_WORKERS) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
+        self._workers = workers
+        self._client: docker.DockerClient | None = None
+        self._client_lock = threading.Lock()
+
+    def _docker(self) -> docker.DockerClient:
+        # Created on first use, in a worker thread: docker-py asks the engine for its API
+        # version when it is built, and an engine that is down must not fail the constructor.
+        with self._client_lock:
+            if self._client is None:
+                with translated_errors("connecting to Docker"):
+                    self._client = docker.from_env(max_pool_size=self._workers)
+            return self._client
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    # -- the blocking halves -----------------------------------------------------------------
+
+    def _create_and_start(self, spec: ContainerSpec) -> ContainerFacts:
+        client = self._docker()
+        try:
+            container = client.containers.create(**spec.create_kwargs())
+        except docker.errors.ImageNotFound as exc:
+            raise ImageNotFound(spec.image) from exc
+        except docker.errors.APIError as exc:
+            raise ContainerStartFailed(
+                f"cannot create container: {exc.explanation or exc}"
+            ) from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerUnavailable(f"creating {spec.name}: {exc}") from exc
+        try:
+            client.api.start(container.id)
+        except docker.errors.APIError as exc:
+            self._remove(container.id)
+            raise ContainerStartFailed(
+                f"cannot start container: {exc.explanation or exc}"
+            ) from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerUnavailable(f"starting {spec.name}: {exc}") from exc
+        return self._inspect(container.id)
+
+    def _inspect(self, container_id: str) -> ContainerFacts:
+        client = self._docker()
+        try:
+            attrs = client.api.inspect_container(container_id)
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFound(container_id) from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerUnavailable(f"inspecting {container_id[:12]}: {exc}") from exc
+        return facts_from_inspect(attrs)
+
+    def _list(self, cell_id: str, instance_guid: str | None) -> list[ContainerFacts]:
+        client = self._docker()
+        with translated_errors(f"listing the containers of cell {cell_id}"):
+            items = client.api.containers(all=True, filters=cell_filters(cell_id, instance_guid))
+        return [facts_from_list(item) for item in items]
+
+    def _remove(self, container_id: str) -> bool:
+        """Kill and remove; False if it was gone already."""
+        client = self._docker()
+        try:
+            client.api.remove_container(container_id, force=True, v=True)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409 and "already in progress" in str(exc.explanation):
+                return True       # another caller is removing it: same outcome
+            raise DockerError(f"removing {container_id[:12]}: {exc.explanation}") from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerUnavailable(f"removing {container_id[:12]}: {exc}") from exc
+        return True
+
+    def _stop_and_remove(self, container_id: str, timeout_s: int) -> bool:
+        client = self._docker()
+        try:
+            client.api.stop(container_id, timeout=timeout_s)   # SIGTERM, SIGKILL after timeout
+        except docker.errors.NotFound:
+            return False
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerUnavailable(f"stopping {container_id[:12]}: {exc}") from exc
+        return self._remove(container_id)
+
+    def _root_dir(self) -> str:
+        with translated_errors("reading the engine's info"):
+            return str(self._docker().info()["DockerRootDir"])
+
+    # -- the async face ----------------------------------------------------------------------
+
+    async def create_and_start(self, spec: ContainerSpec) -> ContainerFacts:
+        """Create and start the container and return it inspected, with its host ports.
+
+        Raises ImageNotFound or ContainerStartFailed for the instance's faults (a container
+        that fails to start is removed again), DockerUnavailable for the engine's.
+        """
+        return await self._call(self._create_and_start, spec)
+
+    async def inspect(self, container_id: str) -> ContainerFacts:
+        return await self._call(self._inspect, container_id)
+
+    async def list_cell_containers(
+        self, cell_id: str, instance_guid: str | None = None
+    ) -> list[ContainerFacts]:
+        """Every container labelled with this cell (and instance), running or not."""
+        return await self._call(self._list, cell_id, instance_guid)
+
+    async def remove(self, container_id: str) -> bool:
+        return await self._call(self._remove, container_id)
+
+    async def stop_and_remove(self, container_id: str, timeout_s: int = STOP_TIMEOUT_S) -> bool:
+        return await self._call(self._stop_and_remove, container_id, timeout_s)
+
+    async def root_dir(self) -> str:
+        """Where the engine keeps images and containers: its free disk is the cell's disk."""
+        return await self._call(self._root_dir)
+
+    async def close(self) -> None:
+        # Calls in flight are short (runners are cancelled before this), so wait for them
+        # rather than closing the client under a worker thread's feet.
+        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def remove_cell_containers(cell_id: str) -> int:
+    """Remove every container labelled with `cell_id`, running or not; how many were removed.
+
+    Blocking: for `lattice up`'s shutdown, which calls it from a thread.
+    """
+    with translated_errors(f"removing the containers of cell {cell_id}"):
+        client = docker.from_env()
+    try:
+        with translated_errors(f"removing the containers of cell {cell_id}"):
+            items = client.api.containers(all=True, filters=cell_filters(cell_id))
+            removed = 0
+            for item in items:
+                try:
+                    client.api.remove_container(item["Id"], force=True, v=True)
+                    removed += 1
+                except docker.errors.NotFound:
+                    continue      # removed meanwhile by its cell: the outcome we want
+        return removed
+    finally:
+        client.close()

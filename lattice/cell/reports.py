@@ -1,0 +1,138 @@
+"""The cell's writes to the ActualLRP of an instance it runs: started, RUNNING, CRASHED.
+
+Each write re-reads the record and applies only if the instance is still this cell's (same
+instance_guid and cell_id, CLAIMED or RUNNING), in a transaction comparing the record's
+mod_revision; on a conflict it reads again and decides again. When the instance is no longer
+ours (the brain re-placed or removed it) nothing is written and the caller drops its container.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import structlog
+
+from lattice.cell.errors import CellError
+from lattice.models import (
+    DEFAULT_RESTART_POLICY,
+    ActualLRP,
+    ActualState,
+    Assignment,
+    PortMapping,
+    RestartPolicy,
+    RunInfo,
+)
+from lattice.store import Delete, Etcd, ModRevisionIs, Put, keys
+from lattice.store.etcd import Operation
+
+log = structlog.get_logger("lattice.cell.reports")
+
+Clock = Callable[[], int]
+MAX_ATTEMPTS = 20
+_LIVE = (ActualState.CLAIMED, ActualState.RUNNING)
+
+
+class ReportConflict(CellError):
+    """Others kept writing the record between every read and write; give up for now."""
+
+
+def encode(data: object) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def is_ours(actual: ActualLRP, assignment: Assignment, cell_id: str) -> bool:
+    return (
+        actual.instance_guid == assignment.instance_guid
+        and actual.cell_id == cell_id
+        and actual.state in _LIVE
+    )
+
+
+class ActualReports:
+    def __init__(
+        self,
+        etcd: Etcd,
+        cell_id: str,
+        *,
+        policy: RestartPolicy = DEFAULT_RESTART_POLICY,
+        clock: Clock = time.time_ns,
+    ) -> None:
+        self._etcd = etcd
+        self._cell_id = cell_id
+        self._policy = policy
+        self._clock = clock
+
+    async def run_info(self, process_guid: str) -> RunInfo | None:
+        kv = await self._etcd.get(keys.run(process_guid))
+        return None if kv is None else RunInfo.from_dict(json.loads(kv.value))
+
+    async def current(self, assignment: Assignment) -> ActualLRP | None:
+        """The instance's record if it is still ours, else None."""
+        found = await self._read(assignment)
+        return None if found is None else found[0]
+
+    async def _read(self, assignment: Assignment) -> tuple[ActualLRP, int] | None:
+        kv = await self._etcd.get(keys.actual(assignment.process_guid, assignment.index))
+        if kv is None:
+            return None
+        actual = ActualLRP.from_dict(json.loads(kv.value))
+        if not is_ours(actual, assignment, self._cell_id):
+            return None
+        return actual, kv.mod_revision
+
+    async def _update(
+        self,
+        assignment: Assignment,
+        change: Callable[[ActualLRP, int], ActualLRP],
+        extra: list[Operation] | None = None,
+    ) -> ActualLRP | None:
+        """Apply `change` to our record; the record written, or None if it is not ours."""
+        key = keys.actual(assignment.process_guid, assignment.index)
+        for _ in range(MAX_ATTEMPTS):
+            found = await self._read(assignment)
+            if found is None:
+                return None
+            actual, revision = found
+            updated = change(actual, self._clock())
+            if updated == actual and not extra:
+                return actual
+            ops: list[Operation] = [Put(key, encode(updated.to_dict())), *(extra or [])]
+            if await self._etcd.txn([ModRevisionIs(key, revision)], ops):
+                return updated
+            log.debug("actual-conflict", key=key)
+        raise ReportConflict(f"{key} kept changing under {MAX_ATTEMPTS} attempts to write it")
+
+    async def started(
+        self, assignment: Assignment, address: str, ports: tuple[PortMapping, ...],
+        container_id: str,
+    ) -> ActualLRP | None:
+        """Record where the instance can be reached; the state does not change."""
+        def change(actual: ActualLRP, now: int) -> ActualLRP:
+            return actual.transition(
+                actual.state, now, address=address, ports=ports, container_id=container_id
+            )
+        return await self._update(assignment, change)
+
+    async def running(self, assignment: Assignment) -> ActualLRP | None:
+        def change(actual: ActualLRP, now: int) -> ActualLRP:
+            if actual.state == ActualState.RUNNING:
+                return actual
+            return actual.transition(ActualState.RUNNING, now, running_since=now)
+        return await self._update(assignment, change)
+
+    async def crashed(self, assignment: Assignment, reason: str) -> ActualLRP | None:
+        """CRASHED with the new crash count, and this cell's assignment deleted, atomically.
+
+        The brain then applies the restart policy; the cell never restarts an instance itself.
+        """
+        def change(actual: ActualLRP, now: int) -> ActualLRP:
+            running_for = now - actual.running_since if actual.state == ActualState.RUNNING else 0
+            count = self._policy.crash_count_after_crash(actual.crash_count, running_for)
+            return actual.transition(
+                ActualState.CRASHED, now, crash_count=count, crash_reason=reason,
+                address="", ports=(), container_id="",
+            )
+        assignment_key = keys.assignment(self._cell_id, assignment.process_guid, assignment.index)
+        return await self._update(assignment, change, [Delete(assignment_key)])

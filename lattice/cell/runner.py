@@ -1,0 +1,308 @@
+"""One asyncio task per instance: it owns that instance's container from start to removal.
+
+    start ──> find a container of this instance ──running──> adopt ─┐
+                 │ none (or only never-started ones)                 │
+                 v                                                   v
+              create + start ──failed──> CRASHED     record address, ports, container id
+                                                                     │
+                                    health check passes (or none) ──> RUNNING
+                                                                     │
+                 exited / check failed after passing ──> CRASHED + assignment deleted, removed
+                 stop() (assignment deleted)          ──> SIGTERM, SIGKILL after 10 s, removed
+                 cancelled (the cell shuts down)      ──> container left running for adoption
+
+The runner never acts on a stale belief: a `die` event or a sync only calls `recheck()`, and the
+runner inspects the container before it reports anything. Errors of the engine or of etcd end
+the runner and leave the container as it is; the cell's next sync starts a new runner, which
+adopts the container, or reports it crashed if it exited meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from lattice.cell.app_logs import InstanceLog, LogSink
+from lattice.cell.docker_engine import ContainerFacts, DockerEngine
+from lattice.cell.docker_streams import DockerStreams
+from lattice.cell.errors import (
+    CellError,
+    ContainerNotFound,
+    ContainerStartFailed,
+    ImageNotFound,
+)
+from lattice.cell.healthcheck import HealthSettings, port_is_open
+from lattice.cell.reports import ActualReports
+from lattice.cell.spec import build_container_spec
+from lattice.models import ActualState, Assignment, PortMapping, RunInfo
+from lattice.store import StoreError
+
+log = structlog.get_logger("lattice.cell.runner")
+
+Clock = Callable[[], int]
+LOG_DRAIN_S = 2.0       # how long a crash waits for the container's last lines
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerDeps:
+    cell_id: str
+    address: str
+    engine: DockerEngine
+    streams: DockerStreams
+    reports: ActualReports
+    sink: LogSink
+    health: HealthSettings = field(default_factory=HealthSettings)
+    clock: Clock = time.time_ns
+
+
+class InstanceRunner:
+    def __init__(self, deps: RunnerDeps, assignment: Assignment) -> None:
+        self._deps = deps
+        self.assignment = assignment
+        self.container_id = ""
+        self._logs = InstanceLog(deps.sink, assignment.process_guid, assignment.index)
+        self._wake = asyncio.Event()
+        self._recheck = False
+        self._stop_requested = False
+        self._task: asyncio.Task[None] | None = None
+        self._log_task: asyncio.Task[None] | None = None
+
+    # -- the cell's side ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        a = self.assignment
+        self._task = asyncio.create_task(self._main(), name=f"instance-{a.process_guid}-{a.index}")
+
+    @property
+    def done(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def recheck(self) -> None:
+        """Something may have happened to the container (a `die` event, a sync): look again."""
+        self._recheck = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        """The assignment is gone: stop and remove the container, write nothing."""
+        self._stop_requested = True
+        self._wake.set()
+
+    async def cancel(self) -> None:
+        """The cell is shutting down: end the task, leave the container running."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            await asyncio.wait([self._task])
+
+    # -- the task ----------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        a = self.assignment
+        structlog.contextvars.bind_contextvars(
+            process_guid=a.process_guid, index=a.index, instance_guid=a.instance_guid,
+            cell_id=self._deps.cell_id,
+        )
+        try:
+            await self._lifecycle()
+        except (CellError, StoreError) as exc:
+            log.warning("instance-runner-failed", error=str(exc), error_type=type(exc).__name__)
+        finally:
+            if self._log_task is not None:
+                self._log_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._log_task
+
+    async def _lifecycle(self) -> None:
+        deps, a = self._deps, self.assignment
+        actual = await deps.reports.current(a)
+        existing = await deps.engine.list_cell_containers(deps.cell_id, a.instance_guid)
+        if actual is None:
+            log.info("instance-not-ours")
+            for container in existing:
+                await deps.engine.stop_and_remove(container.id)
+            return
+        run = await deps.reports.run_info(a.process_guid)
+        if run is None:
+            # The app is being deleted; its assignment goes next. A sync retries otherwise.
+            log.warning("run-info-missing")
+            return
+        facts = await self._adopt(existing)
+        adopted = facts is not None
+        if facts is None:
+            if await self._crashed_while_away(existing) or self._stop_requested:
+                return
+            facts = await self._create(run)
+            if facts is None:
+                return
+        self.container_id = facts.id
+        since = deps.clock() if adopted else 0
+        self._log_task = asyncio.create_task(self._logs.follow(deps.streams, facts.id, since))
+        ports = tuple(
+            PortMapping(port, facts.host_ports[port]) for port in run.ports
+            if port in facts.host_ports
+        )
+        recorded = await deps.reports.started(a, deps.address, ports, facts.id)
+        if recorded is None:
+            log.info("instance-not-ours", container_id=facts.id[:12])
+            await self._stop_container()
+            return
+        log.info("instance-adopted" if adopted else "instance-started",
+                 container_id=facts.id[:12], ports=[(p.container_port, p.host_port) for p in ports])
+        if not facts.running:
+            self._recheck = True
+        await self._supervise(run, facts, healthy=recorded.state == ActualState.RUNNING)
+
+    async def _adopt(self, existing: list[ContainerFacts]) -> ContainerFacts | None:
+        """A running container of this instance, left by an earlier run of the cell, if any."""
+        running = [c for c in existing if c.running]
+        if not running:
+            return None
+        keep = running[0]
+        for extra in existing:
+            if extra.id != keep.id:
+                await self._deps.engine.remove(extra.id)
+        return await self._deps.engine.inspect(keep.id)
+
+    async def _crashed_while_away(self, existing: list[ContainerFacts]) -> bool:
+        """True if a container of this instance exited while no runner watched it; that is
+        reported like any crash. Never-started leftovers are removed either way."""
+        engine = self._deps.engine
+        exited = [c for c in existing if c.status in ("exited", "dead")]
+        for leftover in existing:
+            if leftover.id not in {c.id for c in exited}:
+                await engine.remove(leftover.id)
+        if not exited:
+            return False
+        self.container_id = exited[0].id
+        await self._crash_exited(await self._inspect_or_none())
+        for other in exited[1:]:
+            await engine.remove(other.id)
+        return True
+
+    async def _create(self, run: RunInfo) -> ContainerFacts | None:
+        deps = self._deps
+        spec = build_container_spec(
+            cell_id=deps.cell_id, address=deps.address, run=run, assignment=self.assignment
+        )
+        self._logs.cell("Creating container")
+        try:
+            facts = await deps.engine.create_and_start(spec)
+        except (ImageNotFound, ContainerStartFailed) as exc:
+            # The instance's own fault: retrying would fail the same way. Report it crashed
+            # and let the brain's restart policy decide.
+            self._logs.cell(f"Failed to create container: {exc}", "ERR")
+            await self._crash(str(exc), None)
+            return None
+        self._logs.cell("Successfully created container")
+        return facts
+
+    async def _supervise(self, run: RunInfo, facts: ContainerFacts, *, healthy: bool) -> None:
+        deps, settings = self._deps, self._deps.health
+        loop = asyncio.get_running_loop()
+        monitor = run.monitor.port
+        check_port = facts.host_ports.get(monitor) if monitor is not None else None
+        if monitor is not None and check_port is None:
+            await self._crash(f"health check port {monitor} is not published", None)
+            return
+        if check_port is None and not healthy:
+            if await deps.reports.running(self.assignment) is None:
+                await self._lost()
+                return
+            healthy = True
+            log.info("instance-running", health_check=False)
+        next_check = loop.time() if check_port is not None else math.inf
+        while True:
+            if not (self._stop_requested or self._recheck):
+                timeout = next_check - loop.time()
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._wake.wait(), None if math.isinf(timeout) else timeout
+                        )
+            self._wake.clear()
+            if self._stop_requested:
+                await self._stop_container()
+                return
+            if self._recheck:
+                self._recheck = False
+                current = await self._inspect_or_none()
+                if current is None or not current.running:
+                    await self._crash_exited(current)
+                    return
+            if check_port is not None and loop.time() >= next_check:
+                passed = await port_is_open(
+                    deps.address, check_port, timeout_s=settings.timeout_s,
+                    settle_s=settings.settle_s,
+                )
+                if passed and not healthy:
+                    if await deps.reports.running(self.assignment) is None:
+                        await self._lost()
+                        return
+                    healthy = True
+                    log.info("instance-running", health_check=True)
+                    self._logs.cell("Container became healthy")
+                elif not passed and not healthy:
+                    log.debug("health-check-failed", port=check_port)
+                elif not passed and healthy:
+                    # A check that fails because the process just died is an exit, not a
+                    # failed check: say which.
+                    current = await self._inspect_or_none()
+                    if current is None or not current.running:
+                        await self._crash_exited(current)
+                    else:
+                        self._logs.cell("Container became unhealthy", "ERR")
+                        await self._crash("health check failed", None)
+                    return
+                interval = settings.healthy_interval_s if healthy else settings.starting_interval_s
+                next_check = loop.time() + interval
+
+    # -- endings -----------------------------------------------------------------------------
+
+    async def _inspect_or_none(self) -> ContainerFacts | None:
+        try:
+            return await self._deps.engine.inspect(self.container_id)
+        except ContainerNotFound:
+            return None
+
+    async def _crash_exited(self, facts: ContainerFacts | None) -> None:
+        if facts is None:
+            await self._crash("container disappeared", None)
+        else:
+            await self._crash(facts.exit_reason(), f"Exit status {facts.exit_code}")
+
+    async def _crash(self, reason: str, cell_message: str | None) -> None:
+        """Report CRASHED (which deletes the assignment) and remove the container."""
+        log.info("instance-crashed", reason=reason)
+        self._logs.cell(cell_message or reason, "OUT" if cell_message else "ERR")
+        await self._drain_logs()
+        if await self._deps.reports.crashed(self.assignment, reason) is None:
+            log.info("instance-not-ours")
+        if self.container_id:
+            await self._deps.engine.remove(self.container_id)
+
+    async def _lost(self) -> None:
+        log.info("instance-not-ours")
+        await self._stop_container()
+
+    async def _stop_container(self) -> None:
+        log.info("instance-stopping", container_id=self.container_id[:12])
+        if self.container_id:
+            await self._deps.engine.stop_and_remove(self.container_id)
+        await self._drain_logs()
+        log.info("instance-stopped")
+
+    async def _drain_logs(self) -> None:
+        """Let the output stream deliver the last lines of a stopped container."""
+        if self._log_task is not None and not self._log_task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._log_task), LOG_DRAIN_S)
