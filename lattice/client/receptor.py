@@ -142,10 +142,10 @@ class ReceptorClient:
                 text = await response.text()
                 status = response.status
                 router_error = response.headers.get(ROUTER_ERROR_HEADER)
+        except TimeoutError as exc:  # before OSError, of which it is a subclass
+            raise BadTarget(f"{self._base_url} did not answer {method} {path} in time") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise BadTarget(f"cannot reach {self._base_url}: {_describe(exc)}") from exc
-        except TimeoutError as exc:
-            raise BadTarget(f"{self._base_url} did not answer {method} {path} in time") from exc
         if router_error:
             raise BadTarget(
                 f"the router answered {status} ({router_error}) for {self._base_url}: "
