@@ -10,6 +10,7 @@ import http.client
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,15 @@ from lattice.brain.main import serve
 endpoint, port, domain = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 asyncio.run(serve(BrainConfig(etcd_endpoints=endpoint, port=port, domain=domain,
                               converge_interval_s=0.5, cell_grace_s=0.0)))
+"""
+
+
+_CELL_SCRIPT = """
+import asyncio, sys
+from lattice.cell import CellConfig, serve
+endpoint, cell_id = sys.argv[1], sys.argv[2]
+asyncio.run(serve(CellConfig(cell_id=cell_id, etcd_endpoints=endpoint, memory_mb=4096,
+                             disk_mb=4096, containers=16)))
 """
 
 
@@ -56,15 +66,31 @@ class Brain:
         return self.log_path.read_text(errors="replace")
 
 
-def _healthy(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+def http_get(port: int, path: str, host: str | None = None) -> tuple[int, bytes] | None:
+    """GET from 127.0.0.1:port; None when nothing answers."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        conn.request("GET", "/health")
-        return conn.getresponse().status == 200
+        conn.request("GET", path, headers={"Host": host} if host else {})
+        response = conn.getresponse()
+        return response.status, response.read()
     except OSError:
-        return False
+        return None
     finally:
         conn.close()
+
+
+def _healthy(port: int) -> bool:
+    answer = http_get(port, "/health")
+    return answer is not None and answer[0] == 200
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
@@ -85,9 +111,30 @@ def running_brain(etcd_endpoint: str, domain: str, log_dir: Path) -> Iterator[Br
         wait_for(up, 30, "the brain to answer /health")
         yield brain
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
+
+
+@contextmanager
+def running_cell(etcd_endpoint: str, brain: Brain, log_dir: Path) -> Iterator[str]:
+    """A real cell (Docker containers on 127.0.0.1) under a unique id, present to the brain.
+
+    On exit the cell is stopped and every container it started is removed.
+    """
+    from lattice.cell import remove_cell_containers
+
+    cell_id = f"ltc-test-{uuid.uuid4().hex[:8]}"
+    with open(log_dir / "cell.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-c", _CELL_SCRIPT, etcd_endpoint, cell_id],
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def present() -> bool:
+            if process.poll() is not None:
+                raise AssertionError((log_dir / "cell.log").read_text(errors="replace"))
+            answer = http_get(brain.port, "/v1/cells")
+            return answer is not None and cell_id in answer[1].decode()
+
+        wait_for(present, 30, f"cell {cell_id} to be present")
+        yield cell_id
+    finally:
+        _stop(process)
+        remove_cell_containers(cell_id)
