@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from logagg.errors import InvalidEnvelope
 
 MessageType = Literal["OUT", "ERR"]
 SOURCE_TYPES = frozenset({"APP", "HEALTH", "CELL", "RTR", "STG", "LGR"})
@@ -40,3 +43,63 @@ class Envelope:
     def now(cls, app_id: str, source_type: str, source_instance: str, message: str,
             message_type: MessageType = "OUT") -> Envelope:
         return cls(app_id, source_type, source_instance, message_type, time.time_ns(), message)
+
+
+# -- helpers shared by the aggregator, the publisher and the client ----------------------------
+
+# The same rule as a process_guid (the app id is one), so that a URL path segment is safe.
+APP_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]+")
+DROPPED_SOURCE_TYPE = "LGR"
+
+
+def app_id_problem(app_id: object) -> str | None:
+    """Why `app_id` is not a valid app id, or None when it is."""
+    if not isinstance(app_id, str) or not app_id:
+        return "must be a non-empty string"
+    if APP_ID_PATTERN.fullmatch(app_id) is None:
+        return f"must match [a-zA-Z0-9_-]+, got {app_id!r}"
+    return None
+
+
+def parse_envelope(data: object) -> Envelope:
+    """An Envelope from decoded JSON, or InvalidEnvelope naming every bad field at once.
+
+    Stricter than `Envelope.from_dict`, which converts whatever it is given: the aggregator
+    takes its input from the network and must not store a number where a string belongs.
+    """
+    if not isinstance(data, dict):
+        raise InvalidEnvelope(f"an envelope must be a JSON object, got {type(data).__name__}")
+    problems: list[str] = []
+    app_problem = app_id_problem(data.get("app_id"))
+    if app_problem is not None:
+        problems.append(f"app_id: {app_problem}")
+    source_type = data.get("source_type")
+    if not isinstance(source_type, str) or not source_type:
+        problems.append("source_type: must be a non-empty string")
+    source_instance = data.get("source_instance", "")
+    if not isinstance(source_instance, str):
+        problems.append("source_instance: must be a string")
+    message_type = data.get("message_type")
+    if message_type not in ("OUT", "ERR"):
+        problems.append(f"message_type: must be OUT or ERR, got {message_type!r}")
+    timestamp = data.get("timestamp")
+    # bool is an int in Python, but `true` is not a timestamp.
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or timestamp < 0:
+        problems.append("timestamp: must be a non-negative integer (ns since the epoch)")
+    if not isinstance(data.get("message"), str):
+        problems.append("message: must be a string")
+    if problems:
+        raise InvalidEnvelope("; ".join(problems))
+    return Envelope.from_dict(data)
+
+
+def dropped_notice(app_id: str, count: int) -> Envelope:
+    """The one line that stands for `count` lines of `app_id` dropped on the way (never silent)."""
+    return Envelope(
+        app_id=app_id,
+        source_type=DROPPED_SOURCE_TYPE,
+        source_instance="",
+        message_type="ERR",
+        timestamp=time.time_ns(),
+        message=f"{count} messages dropped",
+    )
