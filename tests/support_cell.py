@@ -157,6 +157,7 @@ class CellUnderTest:
     sink: ListSink = field(default_factory=ListSink)
     sync_interval_s: float = 1.0
     health: HealthSettings | None = None
+    publish_logs: bool = False        # True: no sink; the cell publishes to the log aggregator
     task: asyncio.Task[None] | None = None
 
     @property
@@ -167,7 +168,8 @@ class CellUnderTest:
     async def start(self) -> None:
         ready = asyncio.Event()
         self.task = asyncio.create_task(
-            serve(self.config, ready=ready, log_sink=self.sink, health=self.health)
+            serve(self.config, ready=ready, log_sink=None if self.publish_logs else self.sink,
+                  health=self.health)
         )
         ready_wait = asyncio.create_task(ready.wait())
         done, _ = await asyncio.wait({self.task, ready_wait}, timeout=DEADLINE_S,

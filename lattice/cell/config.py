@@ -19,6 +19,11 @@ class CellConfig:
         problems = []
         if not self.cell_id or "/" in self.cell_id:
             problems.append(f"cell_id {self.cell_id!r} must be non-empty and contain no '/'")
+        if not self.address:
+            problems.append("address must not be empty (the address container ports are "
+                            "published on, e.g. 127.0.0.1)")
+        if not self.etcd_endpoints.strip():
+            problems.append("etcd_endpoints must name at least one etcd endpoint")
         if self.memory_mb is not None and self.memory_mb < 0:
             problems.append(f"memory_mb must be >= 0, got {self.memory_mb}")
         if self.disk_mb is not None and self.disk_mb < 0:

@@ -108,9 +108,9 @@ class InstanceRunner:
 
     async def _main(self) -> None:
         a = self.assignment
+        # The cell id is bound already, by `serve`, in the context this task inherits.
         structlog.contextvars.bind_contextvars(
-            process_guid=a.process_guid, index=a.index, instance_guid=a.instance_guid,
-            cell_id=self._deps.cell_id,
+            process_guid=a.process_guid, index=a.index, instance_guid=a.instance_guid
         )
         try:
             await self._lifecycle()
@@ -143,6 +143,10 @@ class InstanceRunner:
                 return
             facts = await self._create(run)
             if facts is None:
+                return
+            if self._stop_requested:      # unassigned while the container was being created
+                self.container_id = facts.id
+                await self._stop_container()
                 return
         self.container_id = facts.id
         since = deps.clock() if adopted else 0
@@ -214,15 +218,12 @@ class InstanceRunner:
         if monitor is not None and check_port is None:
             await self._crash(f"health check port {monitor} is not published", None)
             return
-        if check_port is None and not healthy:
-            if await deps.reports.running(self.assignment) is None:
-                await self._lost()
-                return
-            healthy = True
-            log.info("instance-running", health_check=False)
+        # Without a health check the instance is RUNNING once started; that is written in the
+        # loop, after a pending recheck, so a container that exited at once is never RUNNING.
+        running_now = check_port is None and not healthy
         next_check = loop.time() if check_port is not None else math.inf
         while True:
-            if not (self._stop_requested or self._recheck):
+            if not (self._stop_requested or self._recheck or running_now):
                 timeout = next_check - loop.time()
                 if timeout > 0:
                     with contextlib.suppress(TimeoutError):
@@ -239,6 +240,13 @@ class InstanceRunner:
                 if current is None or not current.running:
                     await self._crash_exited(current)
                     return
+            if running_now:
+                running_now = False
+                if await deps.reports.running(self.assignment) is None:
+                    await self._lost()
+                    return
+                healthy = True
+                log.info("instance-running", health_check=False)
             if check_port is not None and loop.time() >= next_check:
                 passed = await port_is_open(
                     deps.address, check_port, timeout_s=settings.timeout_s,
@@ -276,15 +284,22 @@ class InstanceRunner:
 
     async def _crash_exited(self, facts: ContainerFacts | None) -> None:
         if facts is None:
-            await self._crash("container disappeared", None)
+            await self._crash("container disappeared", None, stopped=True)
         else:
-            await self._crash(facts.exit_reason(), f"Exit status {facts.exit_code}")
+            await self._crash(facts.exit_reason(), f"Exit status {facts.exit_code}",
+                              stopped=True)
 
-    async def _crash(self, reason: str, cell_message: str | None) -> None:
-        """Report CRASHED (which deletes the assignment) and remove the container."""
+    async def _crash(self, reason: str, cell_message: str | None, *,
+                     stopped: bool = False) -> None:
+        """Report CRASHED (which deletes the assignment) and remove the container.
+
+        A container that has `stopped` has finished writing: its last lines are let through
+        first. One still running (a failed health check) is removed without waiting.
+        """
         log.info("instance-crashed", reason=reason)
         self._logs.cell(cell_message or reason, "OUT" if cell_message else "ERR")
-        await self._drain_logs()
+        if stopped:
+            await self._drain_logs()
         if await self._deps.reports.crashed(self.assignment, reason) is None:
             log.info("instance-not-ours")
         if self.container_id:

@@ -277,3 +277,16 @@ async def test_a_failed_health_check_after_passing_is_a_crash(
     assert crashed.crash_reason == "health check failed"
     assert crashed.crash_count == 1
     await wait_for(lambda: not container_exists(docker_client, container_id), "removal")
+
+
+async def test_an_app_that_exits_is_crashed_with_its_status_and_its_last_words(
+    cell: CellUnderTest, etcd: Etcd, demo_image: str, docker_client: docker.DockerClient
+) -> None:
+    script = "echo last words; exit 3"
+    await desire(etcd, run_info("brief", demo_image, command=("/bin/sh", "-c", script),
+                                monitor=None), instances=1)
+    await claim(etcd, cell.cell_id, "brief", 0)
+    crashed = await wait_for(lambda: actual_in(etcd, "brief", 0, ActualState.CRASHED), "CRASHED")
+    assert crashed.crash_reason == "Exited with status 3"
+    assert [e.message for e in cell.sink.of("brief")] == ["last words"]
+    await wait_for(lambda: not cell_containers(docker_client, cell.cell_id), "removal")
