@@ -39,6 +39,14 @@ asyncio.run(serve(CellConfig(cell_id=cell_id, etcd_endpoints=endpoint, memory_mb
                              disk_mb=4096, containers=16)))
 """
 
+_LOGAGG_SCRIPT = """
+import asyncio, sys
+from logagg.config import LogaggConfig
+from logagg.main import serve
+endpoint, port, domain = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+asyncio.run(serve(LogaggConfig(etcd_endpoints=endpoint, port=port, domain=domain)))
+"""
+
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.05) -> T:
     """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
@@ -138,3 +146,24 @@ def running_cell(etcd_endpoint: str, brain: Brain, log_dir: Path) -> Iterator[st
     finally:
         _stop(process)
         remove_cell_containers(cell_id)
+
+
+@contextmanager
+def running_logagg(etcd_endpoint: str, domain: str, log_dir: Path) -> Iterator[int]:
+    """The real log aggregator on a free loopback port (yielded), registered as `doppler`."""
+    port = free_port()
+    with open(log_dir / "logagg.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _LOGAGG_SCRIPT, etcd_endpoint, str(port), domain],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError((log_dir / "logagg.log").read_text(errors="replace"))
+            return _healthy(port)
+
+        wait_for(up, 30, "the log aggregator to answer /health")
+        yield port
+    finally:
+        _stop(process)

@@ -224,7 +224,9 @@ def app_status(status: AppStatus) -> str:
         if instance.actual.placement_error:
             lines.append(f"    placement error: {instance.actual.placement_error}")
         if instance.actual.crash_reason:
-            lines.append(f"    crash reason: {instance.actual.crash_reason}")
+            # A restarted instance keeps the reason of its last crash; say which it is.
+            label = "crash reason" if instance.actual.state == ActualState.CRASHED else "last crash"
+            lines.append(f"    {label}: {instance.actual.crash_reason}")
     return "\n".join(lines)
 
 

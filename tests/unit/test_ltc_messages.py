@@ -75,7 +75,8 @@ STATUS = AppStatus(
     (
         InstanceStatus(
             instance(0, ActualState.RUNNING, cell_id="cell-0", address="127.0.0.1",
-                     ports=(PortMapping(8080, 32768),)), 67.0),
+                     ports=(PortMapping(8080, 32768),), crash_count=1,
+                     crash_reason="Exited with status 137"), 67.0),
         InstanceStatus(
             instance(1, ActualState.CRASHED, crash_count=2, cell_id="cell-0",
                      crash_reason="exited with status 1"), None),
@@ -99,7 +100,8 @@ def test_status_text() -> None:
     ]
     assert text.splitlines()[9:] == [
         "INDEX  STATE      CRASHES  UPTIME  CELL    ADDRESS    PORTS",
-        "0      RUNNING    0        1m07s   cell-0  127.0.0.1  8080->32768",
+        "0      RUNNING    1        1m07s   cell-0  127.0.0.1  8080->32768",
+        "    last crash: Exited with status 137",
         "1      CRASHED    2        -       cell-0  -          -",
         "    crash reason: exited with status 1",
         "2      UNCLAIMED  0        -       -       -          -",
@@ -113,9 +115,9 @@ def test_status_json_uses_diegos_field_names() -> None:
     assert data["instances"][0] == {
         "process_guid": "web", "index": 0, "instance_guid": "g0", "state": "RUNNING",
         "since": 5, "cell_id": "cell-0", "address": "127.0.0.1",
-        "ports": [{"container_port": 8080, "host_port": 32768}], "crash_count": 0,
-        "crash_reason": "", "placement_error": "", "container_id": "", "running_since": 0,
-        "uptime_s": 67.0,
+        "ports": [{"container_port": 8080, "host_port": 32768}], "crash_count": 1,
+        "crash_reason": "Exited with status 137", "placement_error": "", "container_id": "",
+        "running_since": 0, "uptime_s": 67.0,
     }
     assert data["instances"][2]["placement_error"] == "no cells available"
 
