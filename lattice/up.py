@@ -19,6 +19,7 @@ import docker.errors
 import structlog
 
 from lattice import etcd_server
+from lattice.store import Etcd, ensure_cluster_id
 from lattice.supervisor import ProcessSpec, Supervisor
 
 log = structlog.get_logger("lattice.up")
@@ -151,6 +152,14 @@ async def wait_until_ready(config: UpConfig, timeout_s: float = READY_TIMEOUT_S)
     raise UpError(f"the box did not become ready within {timeout_s:.0f} s ({last})")
 
 
+async def _cluster_id(endpoints: str) -> str:
+    etcd = Etcd(endpoints)
+    try:
+        return await ensure_cluster_id(etcd)
+    finally:
+        await etcd.close()
+
+
 async def run_up(config: UpConfig, *, announce: Callable[[str], None]) -> None:
     """Start the box, announce it, and run until SIGINT or SIGTERM; then stop everything."""
     check_config(config)
@@ -159,6 +168,7 @@ async def run_up(config: UpConfig, *, announce: Callable[[str], None]) -> None:
     lock = PidLock(config.data_dir / "lattice.pid")
     lock.acquire()
     supervisor = Supervisor()
+    cluster_id: str | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -173,6 +183,7 @@ async def run_up(config: UpConfig, *, announce: Callable[[str], None]) -> None:
                 raise UpError(str(exc)) from exc
             etcd = command.endpoint
         await etcd_server.wait_until_ready(etcd)
+        cluster_id = await _cluster_id(etcd)
         for spec in component_specs(config, etcd):
             await supervisor.start(spec)
         ready = asyncio.create_task(wait_until_ready(config))
@@ -194,7 +205,8 @@ async def run_up(config: UpConfig, *, announce: Callable[[str], None]) -> None:
         await supervisor.stop()
         from lattice.cell import remove_cell_containers
 
-        for cell_id in config.cell_ids:
-            await asyncio.to_thread(remove_cell_containers, cell_id)
+        if cluster_id is not None:
+            for cell_id in config.cell_ids:
+                await asyncio.to_thread(remove_cell_containers, cluster_id, cell_id)
         lock.release()
         announce("lattice stopped")

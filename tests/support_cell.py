@@ -30,7 +30,7 @@ from lattice.models import (
     RunInfo,
     SchedulingInfo,
 )
-from lattice.store import Delete, Etcd, Put, keys
+from lattice.store import Delete, Etcd, Put, ensure_cluster_id, keys
 from logagg.envelope import Envelope
 
 T = TypeVar("T")
@@ -191,4 +191,9 @@ class CellUnderTest:
 
     async def close(self) -> None:
         await self.stop()
-        await asyncio.to_thread(remove_cell_containers, self.cell_id)
+        etcd = Etcd(self.config.etcd_endpoints)
+        try:
+            cluster_id = await ensure_cluster_id(etcd)
+        finally:
+            await etcd.close()
+        await asyncio.to_thread(remove_cell_containers, cluster_id, self.cell_id)

@@ -6,6 +6,7 @@ event loop per command, is driven exactly as a user drives it.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import subprocess
 import sys
@@ -122,6 +123,16 @@ def running_brain(etcd_endpoint: str, domain: str, log_dir: Path) -> Iterator[Br
         _stop(process)
 
 
+async def _cluster_id(etcd_endpoint: str) -> str:
+    from lattice.store import Etcd, ensure_cluster_id
+
+    etcd = Etcd(etcd_endpoint)
+    try:
+        return await ensure_cluster_id(etcd)
+    finally:
+        await etcd.close()
+
+
 @contextmanager
 def running_cell(etcd_endpoint: str, brain: Brain, log_dir: Path) -> Iterator[str]:
     """A real cell (Docker containers on 127.0.0.1) under a unique id, present to the brain.
@@ -145,7 +156,7 @@ def running_cell(etcd_endpoint: str, brain: Brain, log_dir: Path) -> Iterator[st
         yield cell_id
     finally:
         _stop(process)
-        remove_cell_containers(cell_id)
+        remove_cell_containers(asyncio.run(_cluster_id(etcd_endpoint)), cell_id)
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from lattice.cell.errors import (
     DockerUnavailable,
     ImageNotFound,
 )
-from lattice.cell.spec import LABEL_CELL_ID, LABEL_INSTANCE_GUID, ContainerSpec
+from lattice.cell.spec import LABEL_CELL_ID, LABEL_CLUSTER_ID, LABEL_INSTANCE_GUID, ContainerSpec
 
 T = TypeVar("T")
 
@@ -100,8 +100,11 @@ def translated_errors(what: str) -> Iterator[None]:
         raise DockerUnavailable(f"{what}: the Docker engine cannot be reached: {exc}") from exc
 
 
-def cell_filters(cell_id: str, instance_guid: str | None = None) -> dict[str, list[str]]:
-    labels = [f"{LABEL_CELL_ID}={cell_id}"]
+def cell_filters(
+    cluster_id: str, cell_id: str, instance_guid: str | None = None
+) -> dict[str, list[str]]:
+    """Docker label filters for one cell of one box (cell ids repeat across boxes)."""
+    labels = [f"{LABEL_CLUSTER_ID}={cluster_id}", f"{LABEL_CELL_ID}={cell_id}"]
     if instance_guid is not None:
         labels.append(f"{LABEL_INSTANCE_GUID}={instance_guid}")
     return {"label": labels}
@@ -162,10 +165,13 @@ class DockerEngine:
             raise DockerUnavailable(f"inspecting {container_id[:12]}: {exc}") from exc
         return facts_from_inspect(attrs)
 
-    def _list(self, cell_id: str, instance_guid: str | None) -> list[ContainerFacts]:
+    def _list(
+        self, cluster_id: str, cell_id: str, instance_guid: str | None
+    ) -> list[ContainerFacts]:
         client = self._docker()
+        filters = cell_filters(cluster_id, cell_id, instance_guid)
         with translated_errors(f"listing the containers of cell {cell_id}"):
-            items = client.api.containers(all=True, filters=cell_filters(cell_id, instance_guid))
+            items = client.api.containers(all=True, filters=filters)
         return [facts_from_list(item) for item in items]
 
     def _remove(self, container_id: str) -> bool:
@@ -211,10 +217,10 @@ class DockerEngine:
         return await self._call(self._inspect, container_id)
 
     async def list_cell_containers(
-        self, cell_id: str, instance_guid: str | None = None
+        self, cluster_id: str, cell_id: str, instance_guid: str | None = None
     ) -> list[ContainerFacts]:
         """Every container labelled with this cell (and instance), running or not."""
-        return await self._call(self._list, cell_id, instance_guid)
+        return await self._call(self._list, cluster_id, cell_id, instance_guid)
 
     async def remove(self, container_id: str) -> bool:
         return await self._call(self._remove, container_id)
@@ -236,8 +242,8 @@ class DockerEngine:
                 self._client = None
 
 
-def remove_cell_containers(cell_id: str) -> int:
-    """Remove every container labelled with `cell_id`, running or not; how many were removed.
+def remove_cell_containers(cluster_id: str, cell_id: str) -> int:
+    """Remove every container of this box's cell `cell_id`, running or not; how many.
 
     Blocking: for `lattice up`'s shutdown, which calls it from a thread.
     """
@@ -245,7 +251,7 @@ def remove_cell_containers(cell_id: str) -> int:
         client = docker.from_env()
     try:
         with translated_errors(f"removing the containers of cell {cell_id}"):
-            items = client.api.containers(all=True, filters=cell_filters(cell_id))
+            items = client.api.containers(all=True, filters=cell_filters(cluster_id, cell_id))
             removed = 0
             for item in items:
                 try:

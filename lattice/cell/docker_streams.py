@@ -87,6 +87,7 @@ class DockerStreams:
 
     async def follow_events(
         self,
+        cluster_id: str,
         cell_id: str,
         on_event: Callable[[ContainerEvent], None],
         on_connected: Callable[[], None] | None = None,
@@ -96,7 +97,7 @@ class DockerStreams:
         `on_connected` is called once the engine has accepted the subscription: events from
         then on will arrive, so a listing made after it misses nothing.
         """
-        params = {"filters": json.dumps({"type": ["container"], **cell_filters(cell_id)})}
+        params = {"filters": json.dumps({"type": ["container"], **cell_filters(cluster_id, cell_id)})}
         try:
             async with self._http().get(f"{BASE_URL}/events", params=params) as response:
                 if response.status != 200:

@@ -22,7 +22,7 @@ from lattice.cell.presence import PRESENCE_TTL_S, presence_records, resolve_capa
 from lattice.cell.rep import Rep
 from lattice.cell.reports import ActualReports
 from lattice.cell.runner import RunnerDeps
-from lattice.store import Etcd, LeasedRecords
+from lattice.store import Etcd, LeasedRecords, ensure_cluster_id
 from logagg.publisher import LogPublisher
 
 log = structlog.get_logger("lattice.cell")
@@ -40,6 +40,11 @@ async def serve(
     """Run the cell until cancelled. `log_sink` None: publish to the log aggregator."""
     structlog.contextvars.bind_contextvars(cell_id=config.cell_id)
     etcd = Etcd(config.etcd_endpoints)
+    try:
+        cluster_id = await ensure_cluster_id(etcd)
+    except BaseException:
+        await etcd.close()
+        raise
     engine = DockerEngine()
     streams = DockerStreams()
     publisher: LogPublisher | None = None
@@ -50,6 +55,7 @@ async def serve(
         sink = log_sink
     rep = Rep(
         deps=RunnerDeps(
+            cluster_id=cluster_id,
             cell_id=config.cell_id,
             address=config.address,
             engine=engine,

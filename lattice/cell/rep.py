@@ -127,8 +127,9 @@ class Rep:
 
         while True:
             try:
-                await self.streams.follow_events(self._deps.cell_id, self._on_docker_event,
-                                                 connected)
+                await self.streams.follow_events(
+                    self._deps.cluster_id, self._deps.cell_id, self._on_docker_event, connected
+                )
             except (DockerStreamError, DockerUnavailable) as exc:
                 log.warning("docker-events-lost", error=str(exc))
             await asyncio.sleep(delay)
@@ -146,7 +147,7 @@ class Rep:
 
     async def sync_once(self) -> None:
         """Compare assignments, runners and containers; queue every instance that looks off."""
-        containers = await self.engine.list_cell_containers(self._deps.cell_id)
+        containers = await self.engine.list_cell_containers(self._deps.cluster_id, self._deps.cell_id)
         by_guid: dict[str, list[ContainerFacts]] = defaultdict(list)
         for container in containers:
             if container.instance_guid:
@@ -197,6 +198,8 @@ class Rep:
         elif runner is not None:
             runner.stop()
         else:
-            for container in await self.engine.list_cell_containers(self._deps.cell_id, guid):
+            for container in await self.engine.list_cell_containers(
+                self._deps.cluster_id, self._deps.cell_id, guid
+            ):
                 log.info("orphan-removed", instance_guid=guid, container_id=container.id[:12])
                 await self.engine.remove(container.id)

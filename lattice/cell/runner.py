@@ -51,6 +51,7 @@ LOG_DRAIN_S = 2.0       # how long a crash waits for the container's last lines
 
 @dataclass(frozen=True, kw_only=True)
 class RunnerDeps:
+    cluster_id: str
     cell_id: str
     address: str
     engine: DockerEngine
@@ -125,7 +126,9 @@ class InstanceRunner:
     async def _lifecycle(self) -> None:
         deps, a = self._deps, self.assignment
         actual = await deps.reports.current(a)
-        existing = await deps.engine.list_cell_containers(deps.cell_id, a.instance_guid)
+        existing = await deps.engine.list_cell_containers(
+            deps.cluster_id, deps.cell_id, a.instance_guid
+        )
         if actual is None:
             log.info("instance-not-ours")
             for container in existing:
@@ -196,7 +199,11 @@ class InstanceRunner:
     async def _create(self, run: RunInfo) -> ContainerFacts | None:
         deps = self._deps
         spec = build_container_spec(
-            cell_id=deps.cell_id, address=deps.address, run=run, assignment=self.assignment
+            cluster_id=deps.cluster_id,
+            cell_id=deps.cell_id,
+            address=deps.address,
+            run=run,
+            assignment=self.assignment,
         )
         self._logs.cell("Creating container")
         try:

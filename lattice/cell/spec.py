@@ -16,6 +16,7 @@ LABEL_PROCESS_GUID = "lattice.process_guid"
 LABEL_INDEX = "lattice.index"
 LABEL_INSTANCE_GUID = "lattice.instance_guid"
 LABEL_CELL_ID = "lattice.cell_id"
+LABEL_CLUSTER_ID = "lattice.cluster_id"
 
 # Diego hands a weight of 1-100 to Garden as a share of 1024 CPU shares (the cgroup default):
 # weight 100 gets the default share, weight 50 half of it. Docker refuses shares below 2.
@@ -97,8 +98,9 @@ def instance_env(run: RunInfo, assignment: Assignment, address: str) -> dict[str
     return env
 
 
-def instance_labels(cell_id: str, assignment: Assignment) -> dict[str, str]:
+def instance_labels(cluster_id: str, cell_id: str, assignment: Assignment) -> dict[str, str]:
     return {
+        LABEL_CLUSTER_ID: cluster_id,
         LABEL_PROCESS_GUID: assignment.process_guid,
         LABEL_INDEX: str(assignment.index),
         LABEL_INSTANCE_GUID: assignment.instance_guid,
@@ -151,7 +153,7 @@ class ContainerSpec:
 
 
 def build_container_spec(
-    *, cell_id: str, address: str, run: RunInfo, assignment: Assignment
+    *, cluster_id: str, cell_id: str, address: str, run: RunInfo, assignment: Assignment
 ) -> ContainerSpec:
     # `docker run IMAGE CMD ARGS`: a command and its args replace the image's CMD together.
     command = run.command + run.args
@@ -167,5 +169,5 @@ def build_container_spec(
         user=run.user,
         working_dir=run.working_dir,
         privileged=run.privileged,
-        labels=instance_labels(cell_id, assignment),
+        labels=instance_labels(cluster_id, cell_id, assignment),
     )

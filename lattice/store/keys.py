@@ -6,6 +6,7 @@
     /lattice/v1/cells/<cell_id>                            CellPresence      (leased)
     /lattice/v1/assignments/<cell_id>/<process_guid>/<index>   Assignment
     /lattice/v1/services/<name>/<instance_id>              ServiceRecord     (leased)
+    /lattice/v1/cluster_id                                 this box's id, labels its containers
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ ACTUAL = ROOT + "actual/"
 CELLS = ROOT + "cells/"
 ASSIGNMENTS = ROOT + "assignments/"
 SERVICES = ROOT + "services/"
+CLUSTER_ID = ROOT + "cluster_id"
 
 
 def scheduling(process_guid: str) -> str:

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from lattice.cell.healthcheck import HealthSettings, port_is_open
 from lattice.models import ActualState, CellPresence
-from lattice.store import Etcd, keys
+from lattice.store import Etcd, ensure_cluster_id, keys
 from tests.support_cell import (
     CellUnderTest,
     actual_in,
@@ -70,6 +70,7 @@ async def test_two_instances_run_and_answer_with_their_own_index(
         assert f"Hello from lattice-demo, instance {index}" in body
         attrs = docker_client.api.inspect_container(actual.container_id)
         assert attrs["Config"]["Labels"] == {
+            "lattice.cluster_id": await ensure_cluster_id(etcd),
             "lattice.process_guid": "web",
             "lattice.index": str(index),
             "lattice.instance_guid": assignment.instance_guid,
@@ -231,17 +232,29 @@ async def test_a_restarted_cell_adopts_its_running_container(
 
 
 async def test_containers_of_the_cell_without_assignment_are_removed_at_start(
-    harness: CellUnderTest, demo_image: str, docker_client: docker.DockerClient
+    harness: CellUnderTest, demo_image: str, docker_client: docker.DockerClient, etcd: Etcd
 ) -> None:
-    stale = docker_client.api.create_container(
-        demo_image, command=list(SLEEP),
-        labels={"lattice.test": "1", "lattice.cell_id": harness.cell_id,
-                "lattice.instance_guid": "stale-instance", "lattice.process_guid": "old",
-                "lattice.index": "0"},
-    )
-    docker_client.api.start(stale["Id"])
-    await harness.start()
-    await wait_for(lambda: not container_exists(docker_client, stale["Id"]), "orphan removed")
+    def labelled(cluster_id: str) -> str:
+        created = docker_client.api.create_container(
+            demo_image, command=list(SLEEP),
+            labels={"lattice.test": "1", "lattice.cell_id": harness.cell_id,
+                    "lattice.cluster_id": cluster_id,
+                    "lattice.instance_guid": "stale-instance", "lattice.process_guid": "old",
+                    "lattice.index": "0"},
+        )
+        docker_client.api.start(created["Id"])
+        return str(created["Id"])
+
+    stale = labelled(await ensure_cluster_id(etcd))
+    # Same cell id, another box on the same Docker engine: not this cell's to remove.
+    other_box = labelled("another-box")
+    try:
+        await harness.start()
+        # Both were listed by the same start-up sync, so one gone and one kept is the verdict.
+        await wait_for(lambda: not container_exists(docker_client, stale), "orphan removed")
+        assert container_exists(docker_client, other_box)
+    finally:
+        docker_client.api.remove_container(other_box, force=True)
 
 
 async def test_presence_is_kept_while_serving_and_released_on_shutdown(

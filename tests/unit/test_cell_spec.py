@@ -88,7 +88,7 @@ def test_container_name_is_docker_safe() -> None:
 
 
 def test_spec_carries_limits_labels_and_ports_on_the_cell_address() -> None:
-    spec = build_container_spec(cell_id="cell-7", address="127.0.0.3", run=RUN,
+    spec = build_container_spec(cluster_id="box1", cell_id="cell-7", address="127.0.0.3", run=RUN,
                                 assignment=ASSIGNMENT)
     kwargs = spec.create_kwargs()
     assert kwargs["image"] == "lattice/demo-app:latest"
@@ -97,6 +97,7 @@ def test_spec_carries_limits_labels_and_ports_on_the_cell_address() -> None:
     assert kwargs["mem_limit"] == 128 * 1024 * 1024
     assert kwargs["cpu_shares"] == 512
     assert kwargs["labels"] == {
+        "lattice.cluster_id": "box1",
         "lattice.process_guid": "web",
         "lattice.index": "2",
         "lattice.instance_guid": "abcdef0123456789",
@@ -111,7 +112,7 @@ def test_spec_carries_limits_labels_and_ports_on_the_cell_address() -> None:
 def test_command_and_args_replace_the_images_cmd_together() -> None:
     run = RunInfo(process_guid="w", image="x", command=("/bin/sh", "-c"), args=("echo hi",),
                   user="nobody", working_dir="/tmp", privileged=True)
-    kwargs = build_container_spec(cell_id="c", address="127.0.0.1", run=run,
+    kwargs = build_container_spec(cluster_id="box1", cell_id="c", address="127.0.0.1", run=run,
                                   assignment=ASSIGNMENT).create_kwargs()
     assert kwargs["command"] == ["/bin/sh", "-c", "echo hi"]
     assert kwargs["user"] == "nobody"
@@ -121,14 +122,14 @@ def test_command_and_args_replace_the_images_cmd_together() -> None:
 
 def test_args_alone_are_the_command() -> None:
     run = RunInfo(process_guid="w", image="x", args=("--verbose",))
-    kwargs = build_container_spec(cell_id="c", address="127.0.0.1", run=run,
+    kwargs = build_container_spec(cluster_id="box1", cell_id="c", address="127.0.0.1", run=run,
                                   assignment=ASSIGNMENT).create_kwargs()
     assert kwargs["command"] == ["--verbose"]
 
 
 def test_unlimited_memory_and_default_cpu_set_no_limits() -> None:
     assignment = Assignment("w", 0, "g", memory_mb=0, disk_mb=0, cpu_weight=0)
-    kwargs = build_container_spec(cell_id="c", address="127.0.0.1", run=RUN,
+    kwargs = build_container_spec(cluster_id="box1", cell_id="c", address="127.0.0.1", run=RUN,
                                   assignment=assignment).create_kwargs()
     assert "mem_limit" not in kwargs
     assert "cpu_shares" not in kwargs
