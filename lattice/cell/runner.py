@@ -60,6 +60,7 @@ class RunnerDeps:
     sink: LogSink
     health: HealthSettings = field(default_factory=HealthSettings)
     clock: Clock = time.time_ns
+    drain_s: float = 1.0        # a RUNNING instance keeps serving this long after unassignment
 
 
 class InstanceRunner:
@@ -239,7 +240,7 @@ class InstanceRunner:
                         )
             self._wake.clear()
             if self._stop_requested:
-                await self._stop_container()
+                await self._stop_container(drain=healthy)
                 return
             if self._recheck:
                 self._recheck = False
@@ -316,7 +317,12 @@ class InstanceRunner:
         log.info("instance-not-ours")
         await self._stop_container()
 
-    async def _stop_container(self) -> None:
+    async def _stop_container(self, *, drain: bool = False) -> None:
+        if drain:
+            # The router learns of the removal from the same etcd change this cell did; until
+            # it has, it may still send requests here. Give them time to arrive and finish.
+            log.info("instance-draining", seconds=self._deps.drain_s)
+            await asyncio.sleep(self._deps.drain_s)
         log.info("instance-stopping", container_id=self.container_id[:12])
         if self.container_id:
             await self._deps.engine.stop_and_remove(self.container_id)
