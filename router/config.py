@@ -1,0 +1,54 @@
+"""The router's configuration, loaded once at its entry point and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lattice.store.etcd import parse_endpoints
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterConfig:
+    etcd_endpoints: str
+    host: str = "127.0.0.1"
+    port: int = 8080                          # 0: any free port (RouterServer.port tells which)
+    dial_timeout_s: float = 5.0               # connecting to a backend
+    response_timeout_s: float = 60.0          # from request sent to the response's head
+    client_idle_timeout_s: float = 90.0       # an idle keep-alive client connection is closed
+    backend_idle_timeout_s: float = 30.0      # an idle pooled backend connection is closed
+    max_idle_per_endpoint: int = 32           # pooled idle connections kept per backend
+    max_attempts: int = 3                     # endpoints tried when dialing fails
+    max_header_bytes: int = 64 * 1024         # a request head larger than this gets a 400
+    shutdown_grace_s: float = 5.0             # in-flight requests may finish within this
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        try:
+            parse_endpoints(self.etcd_endpoints)
+        except ValueError as exc:
+            problems.append(f"etcd_endpoints: {exc}")
+        if not self.host:
+            problems.append("host: must not be empty")
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port: {self.port} is outside 0-65535")
+        for name in (
+            "dial_timeout_s",
+            "response_timeout_s",
+            "client_idle_timeout_s",
+            "backend_idle_timeout_s",
+            "shutdown_grace_s",
+        ):
+            value = getattr(self, name)
+            if not value > 0:
+                problems.append(f"{name}: must be > 0, got {value}")
+        for name in ("max_attempts", "max_header_bytes"):
+            value = getattr(self, name)
+            if value < 1:
+                problems.append(f"{name}: must be >= 1, got {value}")
+        if self.max_idle_per_endpoint < 0:
+            problems.append(
+                "max_idle_per_endpoint: must be >= 0 (0: no pooling), "
+                f"got {self.max_idle_per_endpoint}"
+            )
+        if problems:
+            raise ValueError("invalid router configuration: " + "; ".join(problems))

@@ -1,0 +1,672 @@
+"""The data plane: HTTP/1.1 client connections, proxied to backends one exchange at a time.
+
+Built on asyncio Protocols and httptools rather than a web framework, because every request
+crosses it: callbacks parse and forward bytes as they arrive, with no task per request (a task
+exists only while a new backend connection is being dialed).
+
+One client connection handles its requests in order (`Exchange`s). Pipelined requests wait in a
+queue with the client's reading paused. Bodies stream in both directions and memory stays
+bounded by transport flow control:
+
+    client --> router --> backend   backend transport's buffer high: pause reading the client
+    client <-- router <-- backend   client transport's buffer high: pause reading the backend
+
+An exchange: look the Host up in the route table (404 unknown_route / 503 no_endpoints), take
+an idle pooled connection to the next endpoint or dial one (a failed dial moves on to another
+endpoint, at most `max_attempts` in all; see retries.py), send the rewritten head and the body,
+relay the response re-framed for this client, then give the backend connection back to the pool.
+An upgrade request answered with 101 turns both connections into a byte pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import deque
+from typing import Protocol, cast
+
+import httptools
+import structlog
+
+from router import errors
+from router.config import RouterConfig
+from router.errors import DialError, ErrorKind
+from router.headers import (
+    LAST_CHUNK,
+    Framing,
+    Header,
+    build_request_head,
+    build_response_head,
+    chunk,
+    response_framing,
+)
+from router.pool import Endpoint, Pool
+from router.retries import Attempt, should_retry
+from router.upstream import BackendConnection, Upstream
+
+log = structlog.get_logger("router.proxy")
+
+# Request body held while no backend connection is ready yet, before the client is paused.
+BUFFER_LIMIT = 64 * 1024
+
+# Reasons for not reading from the client; reading resumes when none is left.
+_PAUSE_PIPELINE = 1     # a pipelined request waits for the one before it
+_PAUSE_BACKEND = 2      # the backend's write buffer is full
+_PAUSE_BUFFER = 4       # body bytes pile up while no backend connection is ready
+
+
+class RouteLookup(Protocol):
+    def lookup(self, host: str) -> Pool | None: ...
+
+
+class _BadRequest(Exception):
+    """Raised from a parser callback to stop parsing a request the router refuses."""
+
+
+class Proxy:
+    """Accepts client connections (`protocol_factory`) and proxies what they send."""
+
+    def __init__(self, routes: RouteLookup, config: RouterConfig) -> None:
+        self.routes = routes
+        self.config = config
+        self.upstream = Upstream(
+            max_idle=config.max_idle_per_endpoint,
+            idle_timeout_s=config.backend_idle_timeout_s,
+            dial_timeout_s=config.dial_timeout_s,
+        )
+        self.shutting_down = False
+        self._connections: set[ClientConnection] = set()
+        self._all_closed: asyncio.Event | None = None
+
+    def protocol_factory(self) -> ClientConnection:
+        return ClientConnection(self)
+
+    @property
+    def connections(self) -> frozenset[ClientConnection]:
+        """The client connections open now (for shutdown, metrics and tests)."""
+        return frozenset(self._connections)
+
+    def opened(self, connection: ClientConnection) -> None:
+        self._connections.add(connection)
+
+    def closed(self, connection: ClientConnection) -> None:
+        self._connections.discard(connection)
+        if not self._connections and self._all_closed is not None:
+            self._all_closed.set()
+
+    async def drain(self, grace_s: float) -> None:
+        """Finish what is in flight within `grace_s`, then cut what remains; close the pool.
+
+        Idle connections are closed at once; busy ones answer their current request with
+        `Connection: close` and close after it.
+        """
+        self.shutting_down = True
+        self._all_closed = asyncio.Event()
+        for connection in list(self._connections):
+            connection.close_when_idle()
+        if self._connections:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace_s):
+                    await self._all_closed.wait()
+        if self._connections:
+            log.warning("connections-cut", count=len(self._connections), grace_s=grace_s)
+            for connection in list(self._connections):
+                connection.abort()
+        self.upstream.close()
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client TCP connection: parses its requests and runs them as exchanges, in order."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.config = proxy.config
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self.client_ip = b""
+        self._current: Exchange | None = None     # the exchange being answered
+        self._parsing: Exchange | None = None     # the exchange the parser is filling
+        self._queue: deque[Exchange] = deque()    # pipelined exchanges waiting their turn
+        self._upgraded: Exchange | None = None    # after an upgrade head, bytes go to it raw
+        self._paused = 0
+        self.write_paused = False
+        self._closing = False
+        self._eof = False                         # the client shut its sending side
+        self._head_bytes = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # -- writing to the client ---------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self._closing and self._transport is not None:
+            self._transport.write(data)
+
+    def writelines(self, parts: list[bytes]) -> None:
+        if not self._closing and self._transport is not None:
+            self._transport.writelines(parts)
+
+    def close(self) -> None:
+        """Close after what has been written is flushed."""
+        if not self._closing and self._transport is not None:
+            self._closing = True
+            self._cancel_idle_timer()
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Cut the connection now: the client must see that its response is incomplete."""
+        if self._transport is not None:
+            self._closing = True
+            self._transport.abort()
+
+    def close_when_idle(self) -> None:
+        if self._current is None and self._parsing is None:
+            self.close()
+
+    # -- flow control ------------------------------------------------------------------------
+
+    def pause(self, reason: int) -> None:
+        if not self._paused and not self._closing and self._transport is not None:
+            self._transport.pause_reading()
+        self._paused |= reason
+
+    def resume(self, reason: int) -> None:
+        if self._paused & reason:
+            self._paused &= ~reason
+            if not self._paused and not self._closing and self._transport is not None:
+                self._transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        backend = self._current.backend if self._current is not None else None
+        if backend is not None:
+            backend.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        backend = self._current.backend if self._current is not None else None
+        if backend is not None:
+            backend.resume_reading()
+
+    @property
+    def backend_reading_paused(self) -> bool:
+        """True while the current exchange's backend is not read, because this client is slow."""
+        backend = self._current.backend if self._current is not None else None
+        return backend is not None and backend.reading_paused
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self.client_ip = str(peer[0]).encode()
+        self.proxy.opened(self)
+        if self.proxy.shutting_down:
+            self.close()
+            return
+        self._arm_idle_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._cancel_idle_timer()
+        exchanges = [self._current, *self._queue]
+        self._current = None
+        self._queue.clear()
+        for exchange in exchanges:
+            if exchange is not None:
+                exchange.abort()
+        self.proxy.closed(self)
+
+    def eof_received(self) -> bool:
+        # A client may shut its sending side and still wait for the answer: keep the transport
+        # open for writing until the exchanges in hand are answered.
+        self._eof = True
+        if self._upgraded is not None or (self._current is None and self._parsing is None):
+            self.close()
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if self._upgraded is not None:
+            self._upgraded.on_client_bytes(data)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            rest = data[upgrade.args[0]:]
+            if rest and self._upgraded is not None:
+                self._upgraded.on_client_bytes(rest)
+        except httptools.HttpParserCallbackError as exc:
+            reason = exc.__context__ if isinstance(exc.__context__, _BadRequest) else exc
+            self._refuse(str(reason))
+        except httptools.HttpParserError as exc:
+            self._refuse(f"invalid HTTP request: {exc}")
+
+    # -- httptools callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._cancel_idle_timer()
+        self._head_bytes = 0
+        exchange = Exchange(self)
+        self._parsing = exchange
+        if self._current is None:
+            self._current = exchange
+        else:
+            self._queue.append(exchange)
+            self.pause(_PAUSE_PIPELINE)
+
+    def on_url(self, url: bytes) -> None:
+        assert self._parsing is not None
+        self._count_head(len(url))
+        self._parsing.target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self._parsing is not None
+        self._count_head(len(name) + len(value) + 4)
+        self._parsing.headers.append((name, value))
+        if len(name) == 4 and name.lower() == b"host":
+            self._parsing.host = value
+
+    def on_headers_complete(self) -> None:
+        exchange = self._parsing
+        assert exchange is not None
+        parser = self._parser
+        exchange.method = parser.get_method()
+        if exchange.method == b"CONNECT":
+            raise _BadRequest("CONNECT is not supported")
+        exchange.http_10 = parser.get_http_version() == "1.0"
+        exchange.keep_alive = parser.should_keep_alive() and not self._eof
+        exchange.upgrade = parser.should_upgrade()
+        exchange.head_complete = True
+        if exchange is self._current:
+            exchange.start()
+
+    def on_body(self, body: bytes) -> None:
+        if self._parsing is not None:
+            self._parsing.on_request_body(body)
+
+    def on_message_complete(self) -> None:
+        exchange = self._parsing
+        self._parsing = None
+        if exchange is None:
+            return
+        if exchange.upgrade:
+            # llhttp stops here; whatever follows belongs to the protocol asked for.
+            self._upgraded = exchange
+        exchange.on_request_end()
+        self._after_exchange_activity()
+
+    # -- exchanges ---------------------------------------------------------------------------
+
+    def exchange_finished(self, exchange: Exchange) -> None:
+        """`exchange` has written its whole response: close, or start the next request."""
+        if exchange is not self._current:
+            return
+        self._current = None
+        self.resume(_PAUSE_BACKEND | _PAUSE_BUFFER)
+        if not exchange.keep_alive or self.proxy.shutting_down or (self._eof and not self._queue):
+            self.close()
+            return
+        if self._queue:
+            following = self._queue.popleft()
+            self._current = following
+            if not self._queue:
+                self.resume(_PAUSE_PIPELINE)
+            if following.head_complete:
+                following.start()
+            return
+        self.resume(_PAUSE_PIPELINE)
+        self._after_exchange_activity()
+
+    def _after_exchange_activity(self) -> None:
+        if self._current is None and self._parsing is None and not self._queue:
+            if self.proxy.shutting_down or self._eof:
+                self.close()
+            else:
+                self._arm_idle_timer()
+
+    def _refuse(self, message: str) -> None:
+        """The client sent something unparseable or refused: answer 400 if it is our turn."""
+        log.info("bad-request", client=self.client_ip.decode(), error=message)
+        if self._current is not None and self._current is not self._parsing:
+            # An earlier request is still being answered; answering out of order is worse
+            # than closing after it.
+            self._current.keep_alive = False
+            self._closing_after_current()
+            return
+        if self._current is not None:
+            self._current.abort()
+            self._current = None
+        self.write(errors.error_response(errors.BAD_REQUEST, message, keep_alive=False))
+        self.close()
+
+    def _closing_after_current(self) -> None:
+        for exchange in self._queue:
+            exchange.abort()
+        self._queue.clear()
+        self._parsing = None
+        self.pause(_PAUSE_PIPELINE)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.config.max_header_bytes:
+            raise _BadRequest(f"request head larger than {self.config.max_header_bytes} bytes")
+
+    def _arm_idle_timer(self) -> None:
+        self._cancel_idle_timer()
+        if self._transport is not None and not self._closing:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self.config.client_idle_timeout_s, self.close)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+
+class Exchange:
+    """One request and its response; the `ResponseSink` of the backend connection it uses."""
+
+    def __init__(self, client: ClientConnection) -> None:
+        self.client = client
+        self.method = b""
+        self.target = b""
+        self.headers: list[Header] = []
+        self.host = b""
+        self.http_10 = False
+        self.keep_alive = True
+        self.upgrade = False
+        self.head_complete = False
+        self.request_done = False
+        self.backend: BackendConnection | None = None
+        self._body: list[bytes] = []            # body received while no backend is ready
+        self._buffered = 0
+        self._early_tunnel: list[bytes] = []    # client bytes sent after an upgrade head
+        self._chunked = False
+        self._pool: Pool | None = None
+        self._endpoint: Endpoint | None = None
+        self._tried: list[Endpoint] = []
+        self._dial_task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._response_started = False
+        self._framing = Framing.NONE
+        self._tunneling = False
+        self._finished = False
+        self._aborted = False
+
+    # -- the request side --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.host:
+            self._answer_error(errors.EMPTY_HOST, errors.EMPTY_HOST_MESSAGE)
+            return
+        host = self.host.decode("latin-1")
+        pool = self.client.proxy.routes.lookup(host)
+        if pool is None:
+            self._answer_error(errors.UNKNOWN_ROUTE, errors.unknown_route_message(host))
+            return
+        self._pool = pool
+        self._try_next()
+
+    def on_request_body(self, data: bytes) -> None:
+        if self._finished or self._aborted:
+            return      # the answer is already out (e.g. a 404): the rest is read and dropped
+        if self.backend is not None:
+            if self._chunked:
+                self.backend.writelines(chunk(data))
+            else:
+                self.backend.write(data)
+            return
+        self._body.append(data)
+        self._buffered += len(data)
+        if self._buffered > BUFFER_LIMIT:
+            self.client.pause(_PAUSE_BUFFER)
+
+    def on_request_end(self) -> None:
+        self.request_done = True
+        if self.backend is not None and self._chunked and not self._finished:
+            self.backend.write(LAST_CHUNK)
+
+    def on_client_bytes(self, data: bytes) -> None:
+        """Client bytes after an upgrade head: piped once the backend said 101, held before."""
+        if self._tunneling and self.backend is not None:
+            self.backend.write(data)
+        elif not self._finished and not self._aborted:
+            self._early_tunnel.append(data)
+            self.client.pause(_PAUSE_BUFFER)
+
+    def abort(self) -> None:
+        """The client is gone: stop everything this exchange started."""
+        self._aborted = True
+        self._cancel_timer()
+        if self._dial_task is not None:
+            self._dial_task.cancel()
+            self._dial_task = None
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            backend.abort()
+
+    # -- choosing and reaching a backend -----------------------------------------------------
+
+    def _next_endpoint(self) -> Endpoint | None:
+        assert self._pool is not None
+        for _ in range(len(self._pool.endpoints)):
+            endpoint = self._pool.next()
+            if endpoint is None:
+                return None
+            if endpoint not in self._tried:
+                return endpoint
+        return None
+
+    def _try_next(self) -> None:
+        endpoint = self._next_endpoint()
+        if endpoint is None:
+            if self._tried:
+                self._answer_error(errors.ENDPOINT_FAILURE, errors.ENDPOINT_FAILURE_MESSAGE)
+            else:
+                host = self.host.decode("latin-1")
+                self._answer_error(errors.NO_ENDPOINTS, errors.no_endpoints_message(host))
+            return
+        self._tried.append(endpoint)
+        self._endpoint = endpoint
+        connection = self.client.proxy.upstream.acquire(endpoint)
+        if connection is not None:
+            self._attach(connection)
+        else:
+            self._dial_task = asyncio.get_running_loop().create_task(self._dial(endpoint))
+
+    async def _dial(self, endpoint: Endpoint) -> None:
+        upstream = self.client.proxy.upstream
+        try:
+            connection = await upstream.dial(endpoint)
+        except DialError as exc:
+            self._dial_task = None
+            log.warning(
+                "endpoint-dial-failed",
+                endpoint=str(endpoint),
+                process_guid=endpoint.process_guid,
+                index=endpoint.index,
+                error=exc.reason,
+            )
+            attempt = Attempt(
+                error=exc,
+                attempts=len(self._tried),
+                request_bytes_sent=False,
+                client_gone=self._aborted,
+            )
+            if should_retry(attempt, max_attempts=self.client.config.max_attempts):
+                self._try_next()
+            elif not self._aborted:
+                self._answer_error(errors.ENDPOINT_FAILURE, errors.ENDPOINT_FAILURE_MESSAGE)
+            return
+        self._dial_task = None
+        if self._aborted:
+            upstream.release(connection)    # a fresh connection is still good for others
+            return
+        self._attach(connection)
+
+    def _attach(self, backend: BackendConnection) -> None:
+        assert self._endpoint is not None
+        self.backend = backend
+        backend.begin(self, head_request=self.method == b"HEAD")
+        if self.client.write_paused:
+            backend.pause_reading()
+        head, self._chunked = build_request_head(
+            self.method,
+            self.target,
+            self.headers,
+            client_ip=self.client.client_ip,
+            endpoint=self._endpoint,
+            request_id=str(uuid.uuid4()).encode(),
+            now_ms=int(time.time() * 1000),
+            upgrade=self.upgrade,
+        )
+        if self._body or (self.request_done and self._chunked):
+            parts = [head]
+            for data in self._body:
+                parts += chunk(data) if self._chunked else (data,)
+            if self.request_done and self._chunked:
+                parts.append(LAST_CHUNK)
+            backend.writelines(parts)
+            self._body = []
+            self._buffered = 0
+            self.client.resume(_PAUSE_BUFFER)
+        else:
+            backend.write(head)
+        self._timer = asyncio.get_running_loop().call_later(
+            self.client.config.response_timeout_s, self._on_response_timeout
+        )
+
+    # -- the response side (ResponseSink) ----------------------------------------------------
+
+    def on_response_head(self, status: int, reason: bytes, headers: list[Header]) -> None:
+        self._cancel_timer()
+        if status == 101:
+            if not self.upgrade:
+                self._backend_failed("101 Switching Protocols to a request that asked for none")
+                return
+            self.client.write(
+                build_response_head(
+                    101, reason, headers, framing=Framing.NONE, keep_alive=True,
+                    client_http_10=False, upgrade=True,
+                )
+            )
+            self._response_started = True
+            return
+        if status < 200:
+            if not self.http_10:     # HTTP/1.0 clients do not expect interim answers
+                self.client.write(
+                    build_response_head(
+                        status, reason, headers, framing=Framing.NONE, keep_alive=True,
+                        client_http_10=False,
+                    )
+                )
+            return
+        if self.upgrade or self.client.proxy.shutting_down:
+            # After an upgrade head the client's parser cannot go on; on shutdown, we close.
+            self.keep_alive = False
+        self._framing = response_framing(
+            status, headers, head_request=self.method == b"HEAD", client_http_10=self.http_10
+        )
+        if self._framing is Framing.CLOSE:
+            self.keep_alive = False
+        self.client.write(
+            build_response_head(
+                status, reason, headers, framing=self._framing, keep_alive=self.keep_alive,
+                client_http_10=self.http_10,
+            )
+        )
+        self._response_started = True
+
+    def on_response_body(self, data: bytes) -> None:
+        if self._framing is Framing.CHUNKED:
+            self.client.writelines(chunk(data))
+        elif self._framing is not Framing.NONE:
+            self.client.write(data)
+
+    def on_response_end(self, reusable: bool) -> None:
+        if self._framing is Framing.CHUNKED:
+            self.client.write(LAST_CHUNK)
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            # A backend that answered before the whole request was sent still expects the
+            # rest of it: that connection cannot carry another request.
+            if reusable and self.request_done:
+                self.client.proxy.upstream.release(backend)
+            else:
+                backend.close()
+        self._finish()
+
+    def on_upgraded(self, early_data: bytes) -> None:
+        self._tunneling = True
+        if early_data:
+            self.client.write(early_data)
+        if self.backend is not None and self._early_tunnel:
+            self.backend.writelines(self._early_tunnel)
+        self._early_tunnel = []
+        self.client.resume(_PAUSE_BUFFER)
+
+    def on_tunnel_data(self, data: bytes) -> None:
+        self.client.write(data)
+
+    def on_backend_lost(self, reason: str) -> None:
+        self.backend = None
+        if self._tunneling:
+            self.client.close()
+            return
+        self._backend_failed(reason)
+
+    def on_backend_write_paused(self) -> None:
+        self.client.pause(_PAUSE_BACKEND)
+
+    def on_backend_write_resumed(self) -> None:
+        self.client.resume(_PAUSE_BACKEND)
+
+    # -- endings -----------------------------------------------------------------------------
+
+    def _backend_failed(self, reason: str) -> None:
+        endpoint = self._endpoint
+        log.warning(
+            "endpoint-failed",
+            endpoint=str(endpoint),
+            process_guid=endpoint.process_guid if endpoint else "",
+            index=endpoint.index if endpoint else -1,
+            error=reason,
+        )
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            backend.abort()
+        if self._response_started:
+            # Part of the answer is out; cutting the connection is the only honest signal.
+            self._cancel_timer()
+            self._finished = True
+            self.client.abort()
+            return
+        # Bytes of the request may have reached the backend: no retry (retries.py).
+        self._answer_error(errors.ENDPOINT_FAILURE, errors.ENDPOINT_FAILURE_MESSAGE)
+
+    def _on_response_timeout(self) -> None:
+        self._timer = None
+        timeout = self.client.config.response_timeout_s
+        self._backend_failed(f"no response head within {timeout} s")
+
+    def _answer_error(self, kind: ErrorKind, message: str) -> None:
+        if self._aborted or self._finished:
+            return
+        if self.upgrade or self.client.proxy.shutting_down:
+            self.keep_alive = False
+        self.client.write(errors.error_response(kind, message, keep_alive=self.keep_alive))
+        self._finish()
+
+    def _finish(self) -> None:
+        self._cancel_timer()
+        self._finished = True
+        self.client.exchange_finished(self)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

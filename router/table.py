@@ -1,0 +1,249 @@
+"""The route table: host name -> pool of endpoints, kept current from three etcd informers.
+
+    desired/scheduling/<guid>   SchedulingInfo.routes   which host names reach which app port
+    actual/<guid>/<index>       ActualLRP               RUNNING instances, address, host ports
+    services/<name>/<id>        ServiceRecord           the box's own services (receptor, doppler)
+
+Each change touches only what it affects: an app's change recomputes that app's endpoints and
+rebuilds only the pools of the host names it had or has; a service record's change rebuilds
+only its host names. While etcd is unreachable the informers keep their last copy and send no
+changes, so the router keeps serving the last table it had.
+
+A host maps to a pool that may be empty: that is a known route with no RUNNING instance (503),
+unlike a host with no pool at all (404). A service host name wins over an app route of the
+same name, so an app cannot capture `receptor.<domain>`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import structlog
+
+from lattice.models import ActualLRP, ActualState, Route, SchedulingInfo, ServiceRecord
+from lattice.store import Change, Etcd, Informer, keys
+from router.pool import Endpoint, Pool
+
+log = structlog.get_logger("router.table")
+
+_T = TypeVar("_T")
+
+Claims = dict[str, tuple[Endpoint, ...]]   # host -> the endpoints one app or record gives it
+
+
+def normalize_host(host: str) -> str:
+    """`Web.Example.COM:8080` -> `web.example.com`; `[::1]:80` -> `[::1]`; drops a final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end != -1 else host
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit():
+        host = name
+    return host.rstrip(".")
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) of a service record -> (host, port); ValueError if bad."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"service address {address!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _candidates(host: str) -> Iterable[str]:
+    """The exact name, then wildcard routes from the most specific: a.b.c -> *.b.c -> *.c."""
+    yield host
+    dot = host.find(".")
+    while dot != -1:
+        yield "*" + host[dot:]
+        dot = host.find(".", dot + 1)
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self._routes: dict[str, tuple[Route, ...]] = {}
+        self._instances: dict[str, dict[int, ActualLRP]] = {}
+        self._app_claims: dict[str, Claims] = {}        # process_guid -> its hosts' endpoints
+        self._host_apps: dict[str, set[str]] = {}       # host -> process_guids routing it
+        self._app_pools: dict[str, Pool] = {}
+        self._services: dict[str, ServiceRecord] = {}   # etcd key -> record
+        self._host_services: dict[str, set[str]] = {}   # host -> etcd keys of its records
+        self._service_pools: dict[str, Pool] = {}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def lookup(self, host: str) -> Pool | None:
+        """The pool for a Host header value (case and `:port` ignored); None: unknown host.
+
+        The pool may be empty: the host is a known route with no endpoint right now.
+        """
+        name = normalize_host(host)
+        for candidate in _candidates(name):
+            pool = self._service_pools.get(candidate)
+            if pool is None:
+                pool = self._app_pools.get(candidate)
+            if pool is not None:
+                return pool
+        return None
+
+    def snapshot(self) -> dict[str, tuple[Endpoint, ...]]:
+        """Every host and its endpoints, services over apps (for logs, debugging and tests)."""
+        table = {host: pool.endpoints for host, pool in self._app_pools.items()}
+        table.update({host: pool.endpoints for host, pool in self._service_pools.items()})
+        return table
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def informers(self, etcd: Etcd) -> list[Informer]:
+        """The three informers that keep this table current; the caller runs them."""
+        return [
+            Informer(etcd, keys.SCHEDULING, self.on_scheduling_change),
+            Informer(etcd, keys.ACTUAL, self.on_actual_change),
+            Informer(etcd, keys.SERVICES, self.on_service_change),
+        ]
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def on_scheduling_change(self, change: Change) -> None:
+        guid = change.key[len(keys.SCHEDULING):]
+        if change.new is None:
+            self._routes.pop(guid, None)
+        else:
+            info = _decode(change, SchedulingInfo.from_dict)
+            if info is None:
+                return
+            self._routes[guid] = info.routes
+        self._refresh_app(guid)
+
+    def on_actual_change(self, change: Change) -> None:
+        try:
+            guid, index = keys.parse_actual(change.key)
+        except ValueError:
+            log.warning("record-unreadable", key=change.key, error="not an actual LRP key")
+            return
+        instances = self._instances.setdefault(guid, {})
+        if change.new is None:
+            instances.pop(index, None)
+        else:
+            actual = _decode(change, ActualLRP.from_dict)
+            if actual is None:
+                return
+            instances[index] = actual
+        if not instances:
+            del self._instances[guid]
+        self._refresh_app(guid)
+
+    def on_service_change(self, change: Change) -> None:
+        new: ServiceRecord | None = None
+        if change.new is not None:
+            new = _decode(change, ServiceRecord.from_dict)
+            if new is None:
+                return
+            try:
+                split_address(new.address)
+            except ValueError as exc:
+                log.warning("record-unreadable", key=change.key, error=str(exc))
+                return
+        old = self._services.pop(change.key, None)
+        if new is not None:
+            self._services[change.key] = new
+        old_hosts = {normalize_host(h) for h in old.hostnames} if old else set()
+        new_hosts = {normalize_host(h) for h in new.hostnames} if new else set()
+        for host in old_hosts - new_hosts:
+            self._host_services.get(host, set()).discard(change.key)
+        for host in new_hosts:
+            self._host_services.setdefault(host, set()).add(change.key)
+        for host in old_hosts | new_hosts:
+            self._rebuild_service_host(host)
+
+    # -- apps --------------------------------------------------------------------------------
+
+    def _claims_of(self, guid: str) -> Claims:
+        routes = self._routes.get(guid, ())
+        if not routes:
+            return {}
+        running = [
+            actual
+            for _, actual in sorted(self._instances.get(guid, {}).items())
+            if actual.state is ActualState.RUNNING and actual.address
+        ]
+        claims: dict[str, list[Endpoint]] = {}
+        for route in routes:
+            endpoints = [
+                Endpoint(
+                    actual.address, mapping.host_port, guid, actual.index, actual.instance_guid
+                )
+                for actual in running
+                for mapping in actual.ports
+                if mapping.container_port == route.port
+            ]
+            for host in route.hostnames:
+                claims.setdefault(normalize_host(host), []).extend(endpoints)
+        return {host: tuple(dict.fromkeys(endpoints)) for host, endpoints in claims.items()}
+
+    def _refresh_app(self, guid: str) -> None:
+        new = self._claims_of(guid)
+        old = self._app_claims.pop(guid, {})
+        if new:
+            self._app_claims[guid] = new
+        for host in old.keys() | new.keys():
+            if old.get(host) == new.get(host):
+                continue
+            apps = self._host_apps.setdefault(host, set())
+            if host in new:
+                apps.add(guid)
+            else:
+                apps.discard(guid)
+            self._rebuild_app_host(host)
+
+    def _rebuild_app_host(self, host: str) -> None:
+        guids = sorted(self._host_apps.get(host, ()))
+        if not guids:
+            self._host_apps.pop(host, None)
+            if self._app_pools.pop(host, None) is not None:
+                log.info("route-unregistered", host=host)
+            return
+        endpoints = [e for guid in guids for e in self._app_claims[guid][host]]
+        pool = self._app_pools.get(host)
+        if pool is None:
+            self._app_pools[host] = Pool(endpoints)
+            log.info("route-registered", host=host, process_guids=guids, endpoints=len(endpoints))
+        else:
+            pool.replace(endpoints)
+            log.debug("route-endpoints-changed", host=host, endpoints=len(endpoints))
+
+    # -- services ----------------------------------------------------------------------------
+
+    def _rebuild_service_host(self, host: str) -> None:
+        record_keys = sorted(self._host_services.get(host, ()))
+        if not record_keys:
+            self._host_services.pop(host, None)
+            if self._service_pools.pop(host, None) is not None:
+                log.info("service-route-unregistered", host=host)
+            return
+        endpoints = []
+        for key in record_keys:
+            record = self._services[key]
+            address, port = split_address(record.address)
+            endpoints.append(Endpoint(address, port, "", 0, record.instance_id))
+        pool = self._service_pools.get(host)
+        if pool is None:
+            self._service_pools[host] = Pool(endpoints)
+            log.info("service-route-registered", host=host, addresses=[str(e) for e in endpoints])
+        else:
+            pool.replace(endpoints)
+            log.debug("service-route-endpoints-changed", host=host, endpoints=len(endpoints))
+
+
+def _decode(change: Change, from_dict: Callable[[dict[str, Any]], _T]) -> _T | None:
+    """The record in a change, or None (logged) if it cannot be read: a bad record must not
+    take the router down, and the previous state of that key is the best guess we have."""
+    assert change.new is not None
+    try:
+        return from_dict(json.loads(change.new))
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("record-unreadable", key=change.key, error=f"{type(exc).__name__}: {exc}")
+        return None
