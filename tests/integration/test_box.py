@@ -7,10 +7,11 @@ restart test runs its own box, because it stops and starts it.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
-import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,7 +50,10 @@ def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[B
 def containers_of(app: str) -> list[docker.models.containers.Container]:
     client = docker.from_env()
     try:
-        return list(client.containers.list(filters={"label": f"lattice.process_guid={app}"}))
+        # ignore_removed: a container can go between the listing and its inspection.
+        return list(client.containers.list(
+            filters={"label": f"lattice.process_guid={app}"}, ignore_removed=True
+        ))
     finally:
         client.close()
 
@@ -117,26 +121,30 @@ def test_scale_down_fails_no_request_and_reaches_no_removed_instance(
 
 
 def test_a_printed_line_reaches_an_ltc_logs_subscriber(box: Box, demo_image: str) -> None:
-    ltc_ok(box, "create", "talker", demo_image, "--instances", "1")
-    logs = subprocess.Popen(
+    # The app prints a marked line every 0.2 s, so one is printed after `ltc logs` attached,
+    # whenever that is; the command after `--` replaces the image's.
+    marker = f"tick-{uuid.uuid4().hex[:8]}"
+    ltc_ok(box, "create", "talker", demo_image, "--",
+           "sh", "-c", f'httpd -f -p "$PORT" -h /www & '
+                       f'while true; do echo "{marker} from $INSTANCE_INDEX"; sleep 0.2; done')
+    with subprocess.Popen(
         [sys.executable, "-m", "lattice.cli.ltc", "logs", "talker"], env=box.ltc_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(logs.stdout.readline, "")),
-                              daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    try:
-        # A new instance prints its start line after the subscriber is attached.
-        def attached_and_printed() -> bool:
-            return any("[APP|1]" in line and "lattice-demo instance 1" in line for line in lines)
-
-        wait_for(lambda: logs.poll() is None and time.sleep(1) is None, 5, "ltc logs to attach")
-        ltc_ok(box, "scale", "talker", "2")
-        wait_for(attached_and_printed, 30, "the new instance's start line in `ltc logs`")
-    finally:
-        logs.terminate()
-        logs.wait(10)
+    ) as logs:
+        assert logs.stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(logs.stdout.readline, "")))
+        reader.start()
+        try:
+            found = wait_for(
+                lambda: next((line for line in lines if f"{marker} from 0" in line), None),
+                30, "the app's line in `ltc logs`",
+            )
+        finally:
+            logs.terminate()
+            logs.wait(10)
+            reader.join(10)
+    assert re.match(r"^\d\d/\d\d \d\d:\d\d:\d\d\.\d\d \[APP\|0\] ", found), found
 
 
 def test_after_remove_the_route_gives_404(box: Box, demo_image: str) -> None:
