@@ -4,6 +4,7 @@ raw HTTP/1.1 client that shows exactly what crosses one connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import json
@@ -28,9 +29,9 @@ from lattice.store import Etcd, keys
 Predicate = Callable[[], bool] | Callable[[], Awaitable[bool]]
 
 
-async def wait_for(predicate: Predicate, timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll `predicate` (sync or async) until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Predicate, within: float = 20.0, what: str = "condition") -> None:
+    """Poll `predicate` (sync or async) until it holds; fail after `within` seconds."""
+    deadline = time.monotonic() + within
     while True:
         result = predicate()
         if inspect.isawaitable(result):
@@ -38,7 +39,7 @@ async def wait_for(predicate: Predicate, timeout: float = 20.0, what: str = "con
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.02)
 
 
@@ -82,7 +83,9 @@ async def put_instance(
 
 
 async def put_service(etcd: Etcd, name: str, address: str, hostnames: list[str]) -> None:
-    record = ServiceRecord(name=name, instance_id="one", address=address, hostnames=tuple(hostnames))
+    record = ServiceRecord(
+        name=name, instance_id="one", address=address, hostnames=tuple(hostnames)
+    )
     await etcd.put(keys.service(name, "one"), json.dumps(record.to_dict()).encode())
 
 
@@ -247,18 +250,17 @@ class RawClient:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        # The router may have closed first; the socket is gone either way.
+        with contextlib.suppress(ConnectionError):
             await self.writer.wait_closed()
-        except ConnectionError:
-            pass   # the router may have closed first; the socket is gone either way
 
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def read_response(self, timeout: float = 20) -> Response:
+    async def read_response(self, within: float = 20) -> Response:
         collector = self._collector
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while len(collector.responses) <= self._taken:
                 data = await self.reader.read(65536)
                 if not data:
@@ -270,9 +272,9 @@ class RawClient:
         self._taken += 1
         return collector.responses[self._taken - 1]
 
-    async def read_head(self, timeout: float = 20) -> bytes:
+    async def read_head(self, within: float = 20) -> bytes:
         """The raw head of the next response (for HEAD requests, whose parse needs context)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             return await self.reader.readuntil(b"\r\n\r\n")
 
     @staticmethod
