@@ -97,7 +97,8 @@ class DockerStreams:
         `on_connected` is called once the engine has accepted the subscription: events from
         then on will arrive, so a listing made after it misses nothing.
         """
-        params = {"filters": json.dumps({"type": ["container"], **cell_filters(cluster_id, cell_id)})}
+        filters = {"type": ["container"], **cell_filters(cluster_id, cell_id)}
+        params = {"filters": json.dumps(filters)}
         try:
             async with self._http().get(f"{BASE_URL}/events", params=params) as response:
                 if response.status != 200:

@@ -73,11 +73,30 @@ class Rep:
         # Events before the listing: a container that dies in between is still seen.
         await self._informer.synced.wait()
         await self._events_connected.wait()
+        # Before any worker runs: a worker's fresh report must not be overwritten by this one.
+        await self._forget_gone_containers()
         self._tasks.extend(
             asyncio.create_task(self._work(), name=f"cell-worker-{i}") for i in range(WORKERS)
         )
         await self.sync_once()
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="cell-sync"))
+
+    async def _forget_gone_containers(self) -> None:
+        """Before the cell says it is present: no record may point at a container that is gone.
+
+        After a restart of the whole box the records still say RUNNING at the old ports; they
+        must not, even for the second it takes to start the new containers.
+        """
+        running = {
+            c.instance_guid
+            for c in await self.engine.list_cell_containers(
+                self._deps.cluster_id, self._deps.cell_id
+            )
+            if c.running
+        }
+        for guid, assignment in list(self._assignments.items()):
+            if guid not in running:
+                await self._deps.reports.container_gone(assignment)
 
     async def stop(self) -> None:
         """Stop taking work, then end every runner; containers keep running for adoption."""
@@ -147,7 +166,9 @@ class Rep:
 
     async def sync_once(self) -> None:
         """Compare assignments, runners and containers; queue every instance that looks off."""
-        containers = await self.engine.list_cell_containers(self._deps.cluster_id, self._deps.cell_id)
+        containers = await self.engine.list_cell_containers(
+            self._deps.cluster_id, self._deps.cell_id
+        )
         by_guid: dict[str, list[ContainerFacts]] = defaultdict(list)
         for container in containers:
             if container.instance_guid:

@@ -106,12 +106,29 @@ class ActualReports:
 
     async def started(
         self, assignment: Assignment, address: str, ports: tuple[PortMapping, ...],
-        container_id: str,
+        container_id: str, *, adopted: bool,
     ) -> ActualLRP | None:
-        """Record where the instance can be reached; the state does not change."""
+        """Record where the instance can be reached.
+
+        An adopted container keeps its state. A new one is CLAIMED until its health check
+        passes, even if the record still says RUNNING from a container that is gone: otherwise
+        the router would send requests to a process that is not listening yet.
+        """
         def change(actual: ActualLRP, now: int) -> ActualLRP:
+            state = actual.state if adopted else ActualState.CLAIMED
             return actual.transition(
-                actual.state, now, address=address, ports=ports, container_id=container_id
+                state, now, address=address, ports=ports, container_id=container_id
+            )
+        return await self._update(assignment, change)
+
+    async def container_gone(self, assignment: Assignment) -> ActualLRP | None:
+        """The instance's container no longer exists (the box was restarted): it is CLAIMED,
+        with no address, until a new container is started, so nobody routes to the old ports."""
+        def change(actual: ActualLRP, now: int) -> ActualLRP:
+            if actual.state == ActualState.CLAIMED and not actual.address:
+                return actual
+            return actual.transition(
+                ActualState.CLAIMED, now, address="", ports=(), container_id=""
             )
         return await self._update(assignment, change)
 

@@ -159,7 +159,7 @@ class InstanceRunner:
             PortMapping(port, facts.host_ports[port]) for port in run.ports
             if port in facts.host_ports
         )
-        recorded = await deps.reports.started(a, deps.address, ports, facts.id)
+        recorded = await deps.reports.started(a, deps.address, ports, facts.id, adopted=adopted)
         if recorded is None:
             log.info("instance-not-ours", container_id=facts.id[:12])
             await self._stop_container()

@@ -29,7 +29,7 @@ async def test_started_running_and_crashed_on_our_instance(etcd: Etcd) -> None:
     assignment = await claim(etcd, "cell-a", "web", 0)
 
     ports = (PortMapping(8080, 32768),)
-    started = await reports.started(assignment, "127.0.0.1", ports, "c0ffee")
+    started = await reports.started(assignment, "127.0.0.1", ports, "c0ffee", adopted=False)
     assert started is not None
     assert started.state == ActualState.CLAIMED
     assert (started.address, started.ports, started.container_id) == ("127.0.0.1", ports,
@@ -92,7 +92,7 @@ async def test_nothing_is_written_once_the_instance_is_not_ours(etcd: Etcd, take
     before = await etcd.get(keys.actual("web", 0))
 
     assert await reports.current(assignment) is None
-    assert await reports.started(assignment, "127.0.0.1", (), "c0ffee") is None
+    assert await reports.started(assignment, "127.0.0.1", (), "c0ffee", adopted=False) is None
     assert await reports.running(assignment) is None
     assert await reports.crashed(assignment, "Exited with status 1") is None
     after = await etcd.get(keys.actual("web", 0))
@@ -101,3 +101,38 @@ async def test_nothing_is_written_once_the_instance_is_not_ours(etcd: Etcd, take
     )
     # The crash report did not delete the assignment either: that is the brain's call now.
     assert await etcd.get(keys.assignment("cell-a", "web", 0)) is not None
+
+
+async def test_a_new_container_is_not_running_until_checked_but_an_adopted_one_is(
+    etcd: Etcd,
+) -> None:
+    reports = ActualReports(etcd, "cell-a")
+    assignment = await claim(etcd, "cell-a", "web", 0)
+    ports = (PortMapping(8080, 32768),)
+    await reports.started(assignment, "127.0.0.1", ports, "old", adopted=False)
+    await reports.running(assignment)
+
+    adopted = await reports.started(assignment, "127.0.0.1", ports, "old", adopted=True)
+    assert adopted is not None
+    assert adopted.state == ActualState.RUNNING
+
+    fresh_ports = (PortMapping(8080, 40000),)
+    fresh = await reports.started(assignment, "127.0.0.1", fresh_ports, "new", adopted=False)
+    assert fresh is not None
+    assert (fresh.state, fresh.ports, fresh.container_id) == (
+        ActualState.CLAIMED, fresh_ports, "new"
+    )
+
+
+async def test_a_gone_container_leaves_no_address_to_route_to(etcd: Etcd) -> None:
+    reports = ActualReports(etcd, "cell-a")
+    assignment = await claim(etcd, "cell-a", "web", 0)
+    await reports.started(assignment, "127.0.0.1", (PortMapping(8080, 32768),), "c",
+                          adopted=False)
+    await reports.running(assignment)
+    gone = await reports.container_gone(assignment)
+    assert gone is not None
+    assert (gone.state, gone.address, gone.ports, gone.container_id) == (
+        ActualState.CLAIMED, "", (), ""
+    )
+    assert await actual_of(etcd, "web", 0) == gone
