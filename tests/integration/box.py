@@ -35,19 +35,41 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: fl
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
-def box_processes(marker: str) -> list[int]:
-    """PIDs whose command line mentions `marker` (the box's data dir or etcd endpoint)."""
-    pids = []
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name, in parentheses, may hold spaces: the fields after it are fixed.
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every live process below `root`, with its command line."""
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
+        if entry.name.isdigit():
+            parent = _parent_of(int(entry.name))
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry.name))
+    found: dict[int, str] = {}
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if marker in cmdline:
-            pids.append(int(entry.name))
-    return pids
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 @dataclass
@@ -85,6 +107,7 @@ class Box:
     def stop(self, timeout: float = 20) -> float:
         """SIGTERM the box; returns the seconds it took; asserts nothing it started is left."""
         assert self.process is not None
+        started_processes = descendants(self.process.pid)
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -94,11 +117,19 @@ class Box:
             self.process.wait()
             raise
         took = time.monotonic() - started
-        leftovers = box_processes(str(self.data_dir))
+        leftovers = {pid: cmd for pid, cmd in started_processes.items() if alive(pid)}
         for pid in leftovers:
             os.kill(pid, signal.SIGKILL)
-        assert leftovers == [], f"processes left behind: {leftovers}"
+        assert leftovers == {}, f"processes left behind: {leftovers}"
         return took
+
+    def component_pid(self, name: str) -> int | None:
+        """The pid of a component (`router`, `brain`, ...) that `lattice up` runs."""
+        assert self.process is not None
+        for pid, cmd in descendants(self.process.pid).items():
+            if f"lattice.cli.server {name} " in cmd and alive(pid):
+                return pid
+        return None
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

@@ -7,7 +7,9 @@ restart test runs its own box, because it stops and starts it.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -174,3 +176,21 @@ def test_restart_brings_every_app_back(tmp_path: Path, demo_image: str) -> None:
         assert set(indices_seen(box, "phoenix", 10)) == {"0", "1"}
     finally:
         box.stop()
+
+
+def test_a_component_that_dies_is_restarted(box: Box) -> None:
+    router = box.component_pid("router")
+    assert router is not None
+    os.kill(router, signal.SIGKILL)
+    restarted = wait_for(
+        lambda: (pid := box.component_pid("router")) != router and pid,
+        30, "a new router process",
+    )
+    assert restarted != router
+    def api_answers() -> bool:
+        try:
+            return box.api("GET", "/v1/info")[0] == 200
+        except OSError:
+            return False      # the new router is not listening yet
+
+    wait_for(api_answers, 30, "the API through the new router")
