@@ -5,10 +5,12 @@ Nothing here fakes a part of the box. Each fixture removes what it created.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,16 +23,14 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 
 
-@pytest.fixture
-def etcd_endpoint(tmp_path: Path) -> Iterator[str]:
-    """A fresh etcd on free loopback ports, with its data in the test's tmp dir."""
+@contextmanager
+def running_etcd(data_dir: Path) -> Iterator[str]:
+    """A fresh etcd on free loopback ports with its data in `data_dir`; stopped on exit."""
     if shutil.which("etcd") is None:
         pytest.fail("etcd is not installed: run `make deps` (Debian: apt-get install etcd-server)")
-    command = etcd_server.EtcdCommand.on_free_ports(tmp_path / "etcd")
+    command = etcd_server.EtcdCommand.on_free_ports(data_dir)
     process = etcd_server.start(command)
     try:
-        import asyncio
-
         asyncio.run(etcd_server.wait_until_ready(command.endpoint))
         yield command.endpoint
     finally:
@@ -40,6 +40,20 @@ def etcd_endpoint(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def etcd_endpoint(tmp_path: Path) -> Iterator[str]:
+    """A fresh etcd for one test."""
+    with running_etcd(tmp_path / "etcd") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def module_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One etcd for a whole module, for tests that share a brain and use distinct app names."""
+    with running_etcd(tmp_path_factory.mktemp("etcd") / "data") as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

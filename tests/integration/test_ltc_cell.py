@@ -7,16 +7,13 @@ their published ports (what the router would do) rather than through route names
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner, Result
 
-from lattice import etcd_server
 from lattice.cli.exit_codes import ExitCode
 from lattice.cli.ltc import cli
 from tests.support_ltc import Brain, http_get, running_brain, running_cell
@@ -26,20 +23,6 @@ pytestmark = pytest.mark.integration
 DOMAIN = "cell.localhost"
 
 
-@pytest.fixture(scope="module")
-def module_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    command = etcd_server.EtcdCommand.on_free_ports(tmp_path_factory.mktemp("ltc") / "etcd")
-    process = etcd_server.start(command)
-    try:
-        asyncio.run(etcd_server.wait_until_ready(command.endpoint))
-        yield command.endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

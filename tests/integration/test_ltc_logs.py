@@ -6,7 +6,6 @@ the Host header), and `ltc create` at the brain's.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -30,20 +29,6 @@ REPO = Path(__file__).resolve().parents[2]
 LINE = re.compile(r"^\d\d/\d\d \d\d:\d\d:\d\d\.\d\d \[APP\|0\] tick \d+$")
 
 
-@pytest.fixture(scope="module")
-def module_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    command = etcd_server.EtcdCommand.on_free_ports(tmp_path_factory.mktemp("ltc") / "etcd")
-    process = etcd_server.start(command)
-    try:
-        asyncio.run(etcd_server.wait_until_ready(command.endpoint))
-        yield command.endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
