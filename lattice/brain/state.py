@@ -1,67 +1,107 @@
 """The brain's view of the cluster: informers over the keys the converger and auctioneer read.
 
-Any change marks the view dirty, which wakes the controller: convergence is triggered by events
-as well as by its timer.
+Records are decoded once, when they change, not on every convergence pass: a pass over 100,000
+instances must not parse 100,000 JSON documents. Any change marks the view dirty, which wakes
+the controller: convergence is triggered by events as well as by its timer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import TypeVar
+
+import structlog
 
 from lattice.brain.auctioneer import CellLoad
 from lattice.brain.converger import AssignmentSeen, Seen, Snapshot
 from lattice.models import ActualLRP, ActualState, CellPresence, SchedulingInfo, ServiceRecord
 from lattice.store import Change, Etcd, Informer, keys
 
+log = structlog.get_logger("lattice.brain.state")
+
+T = TypeVar("T")
+
+
+def _decoding(target: dict[str, T], decode: Callable[[str, bytes, int], T],
+              then: Callable[[], None]) -> Callable[[Change], None]:
+    """A change handler that keeps `target` (key -> decoded record) in step with etcd."""
+
+    def on_change(change: Change) -> None:
+        if change.new is None:
+            target.pop(change.key, None)
+        else:
+            try:
+                target[change.key] = decode(change.key, change.new, change.revision)
+            except (ValueError, KeyError, TypeError) as exc:
+                # A record this brain cannot read is left out, loudly, rather than crashing
+                # every convergence pass.
+                log.error("record-unreadable", key=change.key, error=str(exc))
+                target.pop(change.key, None)
+        then()
+
+    return on_change
+
+
+def _scheduling(_: str, value: bytes, __: int) -> SchedulingInfo:
+    return SchedulingInfo.from_dict(json.loads(value))
+
+
+def _actual(_: str, value: bytes, revision: int) -> Seen:
+    return Seen(ActualLRP.from_dict(json.loads(value)), revision)
+
+
+def _cell(_: str, value: bytes, __: int) -> CellPresence:
+    return CellPresence.from_dict(json.loads(value))
+
+
+def _assignment(key: str, value: bytes, revision: int) -> AssignmentSeen:
+    cell_id, guid, index = keys.parse_assignment(key)
+    return AssignmentSeen(cell_id, guid, index, json.loads(value)["instance_guid"], key, revision)
+
+
+def _service(_: str, value: bytes, __: int) -> ServiceRecord:
+    return ServiceRecord.from_dict(json.loads(value))
+
 
 class ClusterView:
     def __init__(self, etcd: Etcd) -> None:
         self.dirty = asyncio.Event()
-        self.scheduling = Informer(etcd, keys.SCHEDULING, self._changed)
-        self.actual = Informer(etcd, keys.ACTUAL, self._changed)
-        self.cells = Informer(etcd, keys.CELLS, self._changed)
-        self.assignments = Informer(etcd, keys.ASSIGNMENTS, self._changed)
-        self.services = Informer(etcd, keys.SERVICES)
+        self._desired: dict[str, SchedulingInfo] = {}
+        self._actuals: dict[str, Seen] = {}
+        self._cells: dict[str, CellPresence] = {}
+        self._assignments: dict[str, AssignmentSeen] = {}
+        self._services: dict[str, ServiceRecord] = {}
+        mark = self.dirty.set
+        self.scheduling = Informer(etcd, keys.SCHEDULING,
+                                   _decoding(self._desired, _scheduling, mark))
+        self.actual = Informer(etcd, keys.ACTUAL, _decoding(self._actuals, _actual, mark))
+        self.cells = Informer(etcd, keys.CELLS, _decoding(self._cells, _cell, mark))
+        self.assignments = Informer(etcd, keys.ASSIGNMENTS,
+                                    _decoding(self._assignments, _assignment, mark))
+        self.services = Informer(etcd, keys.SERVICES,
+                                 _decoding(self._services, _service, lambda: None))
         self.informers = (self.scheduling, self.actual, self.cells, self.assignments, self.services)
-
-    def _changed(self, _: Change) -> None:
-        self.dirty.set()
 
     async def wait_synced(self) -> None:
         await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
 
     def desired(self) -> dict[str, SchedulingInfo]:
-        infos = (SchedulingInfo.from_dict(json.loads(v)) for v in self.scheduling.values())
-        return {info.process_guid: info for info in infos}
+        return {info.process_guid: info for info in self._desired.values()}
 
     def cell_presences(self) -> dict[str, CellPresence]:
-        cells = (CellPresence.from_dict(json.loads(v)) for v in self.cells.values())
-        return {cell.cell_id: cell for cell in cells}
+        return {cell.cell_id: cell for cell in self._cells.values()}
 
     def service_hostnames(self) -> set[str]:
-        names: set[str] = set()
-        for value in self.services.values():
-            names.update(h.lower() for h in ServiceRecord.from_dict(json.loads(value)).hostnames)
-        return names
+        return {h.lower() for record in self._services.values() for h in record.hostnames}
 
     def snapshot(self, *, cells_trusted: bool) -> Snapshot:
-        actuals: dict[tuple[str, int], Seen] = {}
-        for kv in self.actual.items.values():
-            actual = ActualLRP.from_dict(json.loads(kv.value))
-            actuals[(actual.process_guid, actual.index)] = Seen(actual, kv.mod_revision)
-        assignments = []
-        for kv in self.assignments.items.values():
-            cell_id, guid, index = keys.parse_assignment(kv.key)
-            data = json.loads(kv.value)
-            assignments.append(
-                AssignmentSeen(cell_id, guid, index, data["instance_guid"], kv.key, kv.mod_revision)
-            )
         return Snapshot(
             desired=self.desired(),
-            actuals=actuals,
+            actuals={(s.actual.process_guid, s.actual.index): s for s in self._actuals.values()},
             cells=frozenset(self.cell_presences()),
-            assignments=assignments,
+            assignments=list(self._assignments.values()),
             cells_trusted=cells_trusted,
         )
 

@@ -28,6 +28,7 @@ class Change:
     key: str
     old: bytes | None     # None: the key is new
     new: bytes | None     # None: the key was deleted
+    revision: int = 0     # the key's mod_revision after the change (0 for a delete)
 
 
 ChangeHandler = Callable[[Change], None]
@@ -58,7 +59,8 @@ class Informer:
         for key, kv in fresh.items():
             before = old.get(key)
             if before is None or before.mod_revision != kv.mod_revision:
-                self._emit(Change(key, None if before is None else before.value, kv.value))
+                self._emit(Change(key, None if before is None else before.value, kv.value,
+                                  kv.mod_revision))
         for key, kv in old.items():
             if key not in fresh:
                 self._emit(Change(key, kv.value, None))
@@ -82,7 +84,7 @@ class Informer:
                             event.key, event.value, event.mod_revision, 0, 0
                         )
                         self._emit(Change(event.key, None if before is None else before.value,
-                                          event.value))
+                                          event.value, event.mod_revision))
                     elif before is not None:
                         del self.items[event.key]
                         self._emit(Change(event.key, before.value, None))
