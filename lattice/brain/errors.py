@@ -6,6 +6,9 @@
     ├── DesiredLRPNotFound       404
     ├── DesiredLRPAlreadyExists  409
     ├── ModificationConflict     409  a concurrent update won; retry
+    ├── TaskNotFound             404
+    ├── TaskGuidAlreadyExists    409
+    ├── InvalidTaskState         409  e.g. deleting a task that has not completed
     ├── ServiceUnavailable       503  etcd cannot be reached right now
     └── UnknownError             500  a bug; never the answer to bad input
 """
@@ -66,3 +69,21 @@ class UnknownError(ApiError):
 class ServiceUnavailable(ApiError):
     status = 503
     type = "ServiceUnavailable"
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+
+class TaskNotFound(ApiError):
+    status = 404
+    type = "TaskNotFound"
+
+
+class TaskGuidAlreadyExists(ApiError):
+    status = 409
+    type = "TaskGuidAlreadyExists"
+
+
+class InvalidTaskState(ApiError):
+    status = 409
+    type = "InvalidTaskState"

@@ -17,6 +17,10 @@ from lattice.brain.controller import Controller, ControllerSettings
 from lattice.brain.db import LRPDB
 from lattice.brain.images import ImageInspector
 from lattice.brain.state import ClusterView
+from lattice.brain.task_controller import TaskController, TaskSettings
+from lattice.brain.task_view import TaskView
+from lattice.brain.tasks_api import TaskApiDeps, register_task_routes
+from lattice.brain.tasks_db import TaskDB
 from lattice.models import DEFAULT_RESTART_POLICY, ServiceRecord
 from lattice.store import Etcd, LeasedRecords, keys
 
@@ -39,13 +43,23 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
     )
     app = create_app(ApiDeps(db=db, view=view, images=images, domain=config.domain,
                              clock=time.time_ns))
+    register_task_routes(app, TaskApiDeps(db=TaskDB(etcd), clock=time.time_ns))
+    task_view = TaskView(etcd)
+    view.extra_usage = task_view.usage
+    task_controller = TaskController(
+        tasks=task_view, view=view, db=TaskDB(etcd),
+        settings=TaskSettings(cell_grace_s=config.cell_grace_s),
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     tasks: list[asyncio.Task[None]] = []
     presence: LeasedRecords | None = None
     try:
         tasks = [asyncio.create_task(informer.run()) for informer in view.informers]
+        tasks.append(asyncio.create_task(task_view.informer.run()))
         await view.wait_synced()
+        await task_view.informer.synced.wait()
         tasks.append(asyncio.create_task(controller.run()))
+        tasks.append(asyncio.create_task(task_controller.run()))
         await runner.setup()
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import structlog
@@ -83,6 +83,9 @@ class ClusterView:
         self.services = Informer(etcd, keys.SERVICES,
                                  _decoding(self._services, _service, lambda: None))
         self.informers = (self.scheduling, self.actual, self.cells, self.assignments, self.services)
+        # Other work holding resources on cells, as (cell_id, memory_mb, disk_mb) each taking one
+        # container slot: tasks (brain/task_view.py) set this.
+        self.extra_usage: Callable[[], Iterable[tuple[str, int, int]]] = lambda: ()
 
     async def wait_synced(self) -> None:
         await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
@@ -128,4 +131,10 @@ class ClusterView:
             load.instances_by_app[actual.process_guid] = (
                 load.instances_by_app.get(actual.process_guid, 0) + 1
             )
+        for cell_id, memory_mb, disk_mb in self.extra_usage():
+            extra = loads.get(cell_id)
+            if extra is not None:
+                extra.used_memory_mb += memory_mb
+                extra.used_disk_mb += disk_mb
+                extra.used_containers += 1
         return sorted(loads.values(), key=lambda load: load.cell_id)

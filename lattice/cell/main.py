@@ -13,6 +13,7 @@ import contextlib
 
 import structlog
 
+from lattice.auth import Credentials
 from lattice.cell.app_logs import LogSink
 from lattice.cell.config import CellConfig
 from lattice.cell.docker_engine import DockerEngine, remove_cell_containers
@@ -36,6 +37,7 @@ async def serve(
     ready: asyncio.Event | None = None,
     log_sink: LogSink | None = None,
     health: HealthSettings | None = None,
+    credentials: Credentials | None = None,
 ) -> None:
     """Run the cell until cancelled. `log_sink` None: publish to the log aggregator."""
     structlog.contextvars.bind_contextvars(cell_id=config.cell_id)
@@ -50,7 +52,7 @@ async def serve(
     publisher: LogPublisher | None = None
     sink: LogSink
     if log_sink is None:
-        publisher = sink = LogPublisher(etcd)
+        publisher = sink = LogPublisher(etcd, credentials=credentials)
     else:
         sink = log_sink
     rep = Rep(

@@ -26,7 +26,7 @@ from lattice.cell.docker_engine import ContainerFacts, DockerEngine
 from lattice.cell.docker_streams import ContainerEvent, DockerStreams
 from lattice.cell.errors import CellError, DockerStreamError, DockerUnavailable
 from lattice.cell.runner import InstanceRunner, RunnerDeps
-from lattice.cell.spec import LABEL_INSTANCE_GUID
+from lattice.cell.spec import LABEL_INSTANCE_GUID, LABEL_TASK_GUID
 from lattice.cell.work_queue import KeyedWorkQueue
 from lattice.models import Assignment
 from lattice.store import Change, Etcd, Informer, StoreError, keys
@@ -171,6 +171,8 @@ class Rep:
         )
         by_guid: dict[str, list[ContainerFacts]] = defaultdict(list)
         for container in containers:
+            if container.labels.get(LABEL_TASK_GUID):
+                continue        # a task's container: cell/tasks.py owns it
             if container.instance_guid:
                 by_guid[container.instance_guid].append(container)
             else:

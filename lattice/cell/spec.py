@@ -17,6 +17,7 @@ LABEL_INDEX = "lattice.index"
 LABEL_INSTANCE_GUID = "lattice.instance_guid"
 LABEL_CELL_ID = "lattice.cell_id"
 LABEL_CLUSTER_ID = "lattice.cluster_id"
+LABEL_TASK_GUID = "lattice.task_guid"      # a task's container (cell/tasks.py), not an instance's
 
 # Diego hands a weight of 1-100 to Garden as a share of 1024 CPU shares (the cgroup default):
 # weight 100 gets the default share, weight 50 half of it. Docker refuses shares below 2.

@@ -15,6 +15,13 @@ from lattice.models.desired import (
 )
 from lattice.models.errors import FieldError, ModelError, ValidationError
 from lattice.models.restart_policy import DEFAULT_RESTART_POLICY, RestartPolicy
+from lattice.models.task import (
+    InvalidTaskTransition,
+    Task,
+    TaskDefinition,
+    TaskState,
+    parse_task,
+)
 
 __all__ = [
     "DEFAULT_RESTART_POLICY",
@@ -26,6 +33,7 @@ __all__ = [
     "DesiredLRP",
     "DesiredLRPUpdate",
     "FieldError",
+    "InvalidTaskTransition",
     "InvalidTransition",
     "ModelError",
     "ModificationTag",
@@ -36,7 +44,11 @@ __all__ = [
     "RunInfo",
     "SchedulingInfo",
     "ServiceRecord",
+    "Task",
+    "TaskDefinition",
+    "TaskState",
     "ValidationError",
     "parse_desired_lrp",
     "parse_desired_lrp_update",
+    "parse_task",
 ]

@@ -7,6 +7,8 @@
     /lattice/v1/assignments/<cell_id>/<process_guid>/<index>   Assignment
     /lattice/v1/services/<name>/<instance_id>              ServiceRecord     (leased)
     /lattice/v1/cluster_id                                 this box's id, labels its containers
+    /lattice/v1/tasks/<task_guid>                          Task
+    /lattice/v1/task_assignments/<cell_id>/<task_guid>     TaskAssignment (with the claim)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ CELLS = ROOT + "cells/"
 ASSIGNMENTS = ROOT + "assignments/"
 SERVICES = ROOT + "services/"
 CLUSTER_ID = ROOT + "cluster_id"
+TASKS = ROOT + "tasks/"
+TASK_ASSIGNMENTS = ROOT + "task_assignments/"
 
 
 def scheduling(process_guid: str) -> str:
@@ -63,3 +67,21 @@ def parse_assignment(key: str) -> tuple[str, str, int]:
     """(cell_id, process_guid, index) of an assignment key."""
     cell_id, guid, index = key[len(ASSIGNMENTS):].split("/")
     return cell_id, guid, int(index)
+
+
+def task(task_guid: str) -> str:
+    return TASKS + task_guid
+
+
+def task_assignments_of(cell_id: str) -> str:
+    return f"{TASK_ASSIGNMENTS}{cell_id}/"
+
+
+def task_assignment(cell_id: str, task_guid: str) -> str:
+    return f"{TASK_ASSIGNMENTS}{cell_id}/{task_guid}"
+
+
+def parse_task_assignment(key: str) -> tuple[str, str]:
+    """(cell_id, task_guid) of a task assignment key."""
+    cell_id, _, guid = key[len(TASK_ASSIGNMENTS):].partition("/")
+    return cell_id, guid

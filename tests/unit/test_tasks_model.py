@@ -119,7 +119,10 @@ def test_plan_sorts_tasks_into_what_to_do() -> None:
     ]
     plan = plan_tasks(tasks, cells=frozenset({"c1"}), cells_trusted=True, now_ns=now,
                       callback_due={"cb-later": now + 1}, in_flight=frozenset({"cb-busy"}))
-    guids = lambda items: [s.task.task_guid for s in items]  # noqa: E731
+
+    def guids(items: list[SeenTask]) -> list[str]:
+        return [s.task.task_guid for s in items]
+
     assert guids(plan.pending) == ["p"]
     assert guids(plan.lost) == ["on-lost"]
     assert guids(plan.callbacks) == ["cb"]
