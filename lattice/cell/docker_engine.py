@@ -199,6 +199,16 @@ class DockerEngine:
             raise DockerUnavailable(f"stopping {container_id[:12]}: {exc}") from exc
         return self._remove(container_id)
 
+    def _exec(self, container_id: str, command: tuple[str, ...]) -> tuple[int, str]:
+        """Run `command` in the container; its exit status and combined output."""
+        api = self._docker().api
+        with translated_errors(f"running a command in {container_id[:12]}"):
+            exec_id = api.exec_create(container_id, list(command), stdout=True, stderr=True)
+            output = api.exec_start(exec_id)
+            code = api.exec_inspect(exec_id).get("ExitCode")
+        text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+        return (-1 if code is None else int(code)), text
+
     def _root_dir(self) -> str:
         with translated_errors("reading the engine's info"):
             return str(self._docker().info()["DockerRootDir"])
@@ -227,6 +237,11 @@ class DockerEngine:
 
     async def stop_and_remove(self, container_id: str, timeout_s: int = STOP_TIMEOUT_S) -> bool:
         return await self._call(self._stop_and_remove, container_id, timeout_s)
+
+    async def exec_command(self, container_id: str, command: tuple[str, ...]) -> tuple[int, str]:
+        """`docker exec`: the exit status and output. DockerError if it cannot run at all (the
+        container stopped); a missing binary is an exit status (126/127), not an error."""
+        return await self._call(self._exec, container_id, command)
 
     async def root_dir(self) -> str:
         """Where the engine keeps images and containers: its free disk is the cell's disk."""

@@ -1,4 +1,7 @@
-"""The port health check: does something in the container accept TCP on its published port?
+"""Health checks: a port check (the default), an HTTP check (200 passes) and a command run in
+the container (exit 0 passes; the runner calls `docker exec` and `command_result`).
+
+The port check: does something in the container accept TCP on its published port?
 
 The check dials the *published* host port on the cell's address, never the container's bridge
 address. Behind a published port sits Docker's userland proxy (docker-proxy), which accepts
@@ -46,3 +49,60 @@ async def port_is_open(host: str, port: int, *, timeout_s: float = 1.0,
         # The peer may have reset the connection already; closing is then done.
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+# -- the other kinds of check, and one face for all ----------------------------------------------
+
+MAX_DETAIL = 200     # characters of a failing check's output shown in the app's logs
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    detail: str = ""      # why it failed, for the app's HEALTH log lines
+
+
+async def http_check(host: str, port: int, path: str, *, timeout_s: float) -> CheckResult:
+    """`GET path` on host:port; passes on status 200 only (Diego's http healthcheck).
+
+    One request per connection, HTTP/1.0 with `Connection: close`: only the status line is
+    read, so a slow or endless body does not hold the check. The Host header is the address:
+    an app's route names do not matter to its own check.
+    """
+    async def attempt() -> CheckResult:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(
+                f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+                "User-Agent: lattice-healthcheck\r\n\r\n".encode()
+            )
+            await writer.drain()
+            status_line = await reader.readline()
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        parts = status_line.decode("latin-1").split()
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            return CheckResult(False, f"GET {path}: no HTTP response on port {port}")
+        if parts[1] != "200":
+            return CheckResult(False, f"GET {path}: status {' '.join(parts[1:])}")
+        return CheckResult(True)
+
+    try:
+        return await asyncio.wait_for(attempt(), timeout_s)
+    except TimeoutError:
+        return CheckResult(False, f"GET {path}: no answer within {timeout_s:g} s")
+    except OSError as exc:
+        return CheckResult(False, f"GET {path}: {exc.strerror or exc}")
+
+
+def command_result(exit_code: int, output: str, command: tuple[str, ...]) -> CheckResult:
+    """A command check passes on exit status 0; a failure shows the end of its output."""
+    if exit_code == 0:
+        return CheckResult(True)
+    text = " ".join(output.split())
+    if len(text) > MAX_DETAIL:
+        text = "..." + text[-MAX_DETAIL:]
+    shown = " ".join(command)
+    return CheckResult(False, f"{shown}: exit status {exit_code}" + (f": {text}" if text else ""))

@@ -106,7 +106,7 @@ class ActualReports:
 
     async def started(
         self, assignment: Assignment, address: str, ports: tuple[PortMapping, ...],
-        container_id: str, *, adopted: bool,
+        container_id: str, *, adopted: bool, run_version: int | None = None,
     ) -> ActualLRP | None:
         """Record where the instance can be reached.
 
@@ -116,8 +116,10 @@ class ActualReports:
         """
         def change(actual: ActualLRP, now: int) -> ActualLRP:
             state = actual.state if adopted else ActualState.CLAIMED
+            version = actual.run_version if run_version is None else run_version
             return actual.transition(
-                state, now, address=address, ports=ports, container_id=container_id
+                state, now, address=address, ports=ports, container_id=container_id,
+                run_version=version,
             )
         return await self._update(assignment, change)
 

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -35,12 +35,20 @@ from lattice.cell.errors import (
     CellError,
     ContainerNotFound,
     ContainerStartFailed,
+    DockerError,
     ImageNotFound,
 )
-from lattice.cell.healthcheck import HealthSettings, port_is_open
+from lattice.cell.healthcheck import (
+    CheckResult,
+    HealthSettings,
+    command_result,
+    http_check,
+    port_is_open,
+)
 from lattice.cell.reports import ActualReports
 from lattice.cell.spec import build_container_spec
 from lattice.models import ActualState, Assignment, PortMapping, RunInfo
+from lattice.models.desired import CommandMonitor, HttpMonitor
 from lattice.store import StoreError
 
 log = structlog.get_logger("lattice.cell.runner")
@@ -159,7 +167,8 @@ class InstanceRunner:
             PortMapping(port, facts.host_ports[port]) for port in run.ports
             if port in facts.host_ports
         )
-        recorded = await deps.reports.started(a, deps.address, ports, facts.id, adopted=adopted)
+        recorded = await deps.reports.started(a, deps.address, ports, facts.id, adopted=adopted,
+                                              run_version=None if adopted else run.version)
         if recorded is None:
             log.info("instance-not-ours", container_id=facts.id[:12])
             await self._stop_container()
@@ -218,18 +227,55 @@ class InstanceRunner:
         self._logs.cell("Successfully created container")
         return facts
 
+    def _health_check(
+        self, run: RunInfo, facts: ContainerFacts
+    ) -> Callable[[], Awaitable[CheckResult]] | str | None:
+        """The instance's check as one call; None for no check; a str says why none can run."""
+        deps, monitor = self._deps, run.monitor
+        if isinstance(monitor, CommandMonitor):
+            async def run_command() -> CheckResult:
+                try:
+                    code, output = await asyncio.wait_for(
+                        deps.engine.exec_command(facts.id, monitor.command), monitor.timeout_s
+                    )
+                except TimeoutError:
+                    return CheckResult(False, f"{' '.join(monitor.command)}: no exit within "
+                                              f"{monitor.timeout_s:g} s")
+                except DockerError as exc:
+                    return CheckResult(False, str(exc))
+                return command_result(code, output, monitor.command)
+            return run_command
+        if monitor.port is None:
+            return None
+        host_port = facts.host_ports.get(monitor.port)
+        if host_port is None:
+            return f"health check port {monitor.port} is not published"
+        if isinstance(monitor, HttpMonitor):
+            path = monitor.path
+            return lambda: http_check(deps.address, host_port, path, timeout_s=monitor.timeout_s)
+        port = monitor.port
+
+        async def dial() -> CheckResult:
+            passed = await port_is_open(deps.address, host_port, timeout_s=monitor.timeout_s,
+                                        settle_s=deps.health.settle_s)
+            return CheckResult(passed, "" if passed else f"port {port}: no listener")
+        return dial
+
     async def _supervise(self, run: RunInfo, facts: ContainerFacts, *, healthy: bool) -> None:
         deps, settings = self._deps, self._deps.health
         loop = asyncio.get_running_loop()
-        monitor = run.monitor.port
-        check_port = facts.host_ports.get(monitor) if monitor is not None else None
-        if monitor is not None and check_port is None:
-            await self._crash(f"health check port {monitor} is not published", None)
+        check = self._health_check(run, facts)
+        if isinstance(check, str):
+            await self._crash(check, None)
             return
         # Without a health check the instance is RUNNING once started; that is written in the
         # loop, after a pending recheck, so a container that exited at once is never RUNNING.
-        running_now = check_port is None and not healthy
-        next_check = loop.time() if check_port is not None else math.inf
+        running_now = check is None and not healthy
+        next_check = loop.time() if check is not None else math.inf
+        # The server-side start timeout: counted from now, also for an adopted container that
+        # had not passed yet (the cell cannot know how long it had been starting).
+        start_deadline = loop.time() + run.start_timeout_s
+        last_detail = ""
         while True:
             if not (self._stop_requested or self._recheck or running_now):
                 timeout = next_check - loop.time()
@@ -255,27 +301,39 @@ class InstanceRunner:
                     return
                 healthy = True
                 log.info("instance-running", health_check=False)
-            if check_port is not None and loop.time() >= next_check:
-                passed = await port_is_open(
-                    deps.address, check_port, timeout_s=settings.timeout_s,
-                    settle_s=settings.settle_s,
-                )
-                if passed and not healthy:
+            if check is not None and loop.time() >= next_check:
+                result = await check()
+                if result.passed and not healthy:
                     if await deps.reports.running(self.assignment) is None:
                         await self._lost()
                         return
                     healthy = True
                     log.info("instance-running", health_check=True)
+                    self._logs.health("healthcheck passed")
                     self._logs.cell("Container became healthy")
-                elif not passed and not healthy:
-                    log.debug("health-check-failed", port=check_port)
-                elif not passed and healthy:
+                elif not result.passed and not healthy:
+                    log.debug("health-check-failed", detail=result.detail)
+                    if result.detail != last_detail:
+                        # Said once per distinct failure, not every half second while starting.
+                        self._logs.health(result.detail, "ERR")
+                        last_detail = result.detail
+                    if loop.time() >= start_deadline:
+                        current = await self._inspect_or_none()
+                        if current is None or not current.running:
+                            await self._crash_exited(current)
+                        else:
+                            await self._crash(
+                                f"Timed out after {run.start_timeout_s:g}s: "
+                                "health check never passed.", None)
+                        return
+                elif not result.passed and healthy:
                     # A check that fails because the process just died is an exit, not a
                     # failed check: say which.
                     current = await self._inspect_or_none()
                     if current is None or not current.running:
                         await self._crash_exited(current)
                     else:
+                        self._logs.health(f"healthcheck failed: {result.detail}", "ERR")
                         self._logs.cell("Container became unhealthy", "ERR")
                         await self._crash("health check failed", None)
                     return

@@ -53,6 +53,7 @@ class ActualLRP:
     placement_error: str = ""
     container_id: str = ""
     running_since: int = 0          # ns; when the current run became RUNNING (for count reset)
+    run_version: int = 0            # the RunInfo.version this instance runs (rolling updates)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +78,7 @@ class ActualLRP:
             placement_error=data.get("placement_error", ""),
             container_id=data.get("container_id", ""),
             running_since=int(data.get("running_since", 0)),
+            run_version=int(data.get("run_version", 0)),
         )
 
     def transition(self, state: ActualState, now: int, **changes: Any) -> ActualLRP:

@@ -51,6 +51,7 @@ class SchedulingInfo:
     routes: tuple[Route, ...]
     modification_tag: ModificationTag
     annotation: str = ""
+    run_version: int = 0       # the RunInfo.version that instances should run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,11 +72,62 @@ class SchedulingInfo:
         )
 
 
+DEFAULT_MONITOR_TIMEOUT_S = 1.0
+MAX_MONITOR_TIMEOUT_S = 60.0
+DEFAULT_START_TIMEOUT_S = 60.0
+MAX_START_TIMEOUT_S = 3600.0
+
+
 @dataclass(frozen=True)
 class PortMonitor:
     """A port health check; `port` None means no health check at all (`--no-monitor`)."""
 
     port: int | None
+    timeout_s: float = DEFAULT_MONITOR_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class HttpMonitor:
+    """An HTTP health check: `GET path` on the published `port` passes on a 200."""
+
+    port: int
+    path: str
+    timeout_s: float = DEFAULT_MONITOR_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class CommandMonitor:
+    """A health check run inside the container (`docker exec`): passes on exit status 0."""
+
+    command: tuple[str, ...]
+    timeout_s: float = DEFAULT_MONITOR_TIMEOUT_S
+
+    @property
+    def port(self) -> None:
+        """No port to publish or dial: the check runs inside the container."""
+        return None
+
+
+Monitor = PortMonitor | HttpMonitor | CommandMonitor
+
+
+def monitor_to_dict(monitor: Monitor) -> dict[str, Any]:
+    """The JSON form; a port check stays `{"port": N}` as before the other kinds existed."""
+    if isinstance(monitor, HttpMonitor):
+        return {"http": {"port": monitor.port, "path": monitor.path},
+                "timeout_s": monitor.timeout_s}
+    if isinstance(monitor, CommandMonitor):
+        return {"command": list(monitor.command), "timeout_s": monitor.timeout_s}
+    return {"port": monitor.port, "timeout_s": monitor.timeout_s}
+
+
+def describe_monitor(monitor: Monitor) -> str:
+    """For people: `port 8080`, `http 8080:/health`, `command pgrep app`, or `none`."""
+    if isinstance(monitor, HttpMonitor):
+        return f"http {monitor.port}:{monitor.path}"
+    if isinstance(monitor, CommandMonitor):
+        return "command " + " ".join(monitor.command)
+    return "none" if monitor.port is None else f"port {monitor.port}"
 
 
 @dataclass(frozen=True)
@@ -86,14 +138,20 @@ class RunInfo:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     ports: tuple[int, ...] = ()
-    monitor: PortMonitor = field(default_factory=lambda: PortMonitor(port=None))
+    monitor: Monitor = field(default_factory=lambda: PortMonitor(port=None))
     user: str = ""
     working_dir: str = ""
     privileged: bool = False
+    # An instance whose health check has not passed this long after its start crashes.
+    start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+    # Counts changes of what a container runs (image, env): instances of an older version are
+    # replaced, one at a time, by a rolling update. Mirrored in SchedulingInfo.run_version.
+    version: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["env"] = [{"name": k, "value": v} for k, v in self.env]
+        data["monitor"] = monitor_to_dict(self.monitor)
         return data
 
     @classmethod
@@ -105,11 +163,25 @@ class RunInfo:
             args=tuple(data.get("args", ())),
             env=tuple((e["name"], e["value"]) for e in data.get("env", ())),
             ports=tuple(int(p) for p in data.get("ports", ())),
-            monitor=PortMonitor(port=(data.get("monitor") or {}).get("port")),
+            monitor=_stored_monitor(data.get("monitor")),
             user=data.get("user", ""),
             working_dir=data.get("working_dir", ""),
             privileged=bool(data.get("privileged", False)),
+            start_timeout_s=float(data.get("start_timeout_s", DEFAULT_START_TIMEOUT_S)),
+            version=int(data.get("version", 0)),
         )
+
+
+def _stored_monitor(raw: Any) -> Monitor:
+    """A monitor as stored (written by `monitor_to_dict`, or before timeouts existed)."""
+    data = raw or {}
+    timeout_s = float(data.get("timeout_s", DEFAULT_MONITOR_TIMEOUT_S))
+    if "http" in data:
+        return HttpMonitor(int(data["http"]["port"]), str(data["http"]["path"]), timeout_s)
+    if "command" in data:
+        return CommandMonitor(tuple(str(c) for c in data["command"]), timeout_s)
+    port = data.get("port")
+    return PortMonitor(None if port is None else int(port), timeout_s)
 
 
 @dataclass(frozen=True)
@@ -136,13 +208,25 @@ class DesiredLRPUpdate:
     instances: int | None = None
     routes: tuple[Route, ...] | None = None
     annotation: str | None = None
+    image: str | None = None                          # a change rolls every instance
+    env: tuple[tuple[str, str], ...] | None = None    # likewise
 
-    def apply(self, info: SchedulingInfo) -> SchedulingInfo:
+    def apply_run(self, run: RunInfo, info: SchedulingInfo) -> RunInfo | None:
+        """The new run info, one version up, if the image or env change; else None."""
+        image = run.image if self.image is None else self.image
+        env = run.env if self.env is None else self.env
+        if image == run.image and env == run.env:
+            return None
+        version = max(run.version, info.run_version) + 1
+        return replace(run, image=image, env=env, version=version)
+
+    def apply(self, info: SchedulingInfo, new_run: RunInfo | None = None) -> SchedulingInfo:
         return replace(
             info,
             instances=info.instances if self.instances is None else self.instances,
             routes=info.routes if self.routes is None else self.routes,
             annotation=info.annotation if self.annotation is None else self.annotation,
+            run_version=info.run_version if new_run is None else new_run.version,
             modification_tag=info.modification_tag.bumped(),
         )
 
@@ -164,6 +248,75 @@ def _int_field(
     if not minimum <= value <= maximum:
         problems.add(name, f"must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+def _seconds_field(
+    problems: Problems, data: dict[str, Any], name: str, default: float, maximum: float,
+    label: str = "",
+) -> float:
+    value = data.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.add(label or name, f"must be a number of seconds, got {value!r}")
+        return default
+    if not 0 < value <= maximum:  # written so that NaN is refused too
+        problems.add(label or name,
+                     f"must be more than 0 and at most {maximum:g} s, got {value}")
+        return default
+    return float(value)
+
+
+MONITOR_FORMS = (
+    '{"port": N}, {"port": null} (no check), {"http": {"port": N, "path": "/..."}} or '
+    '{"command": ["cmd", "arg", ...]}, each with an optional "timeout_s"'
+)
+
+
+def parse_monitor(problems: Problems, raw: Any, first_port: int | None) -> Monitor:
+    """The health check of a create request; absent means a port check on the first port."""
+    if raw is None:
+        return PortMonitor(port=first_port)
+    if not isinstance(raw, dict):
+        problems.add("monitor", f"must be one of {MONITOR_FORMS}")
+        return PortMonitor(port=first_port)
+    kinds = [kind for kind in ("port", "http", "command") if kind in raw]
+    for name in sorted(set(raw) - {"port", "http", "command", "timeout_s"}):
+        problems.add(f"monitor.{name}", f"is not a monitor field; use one of {MONITOR_FORMS}")
+    if len(kinds) != 1:
+        problems.add("monitor", f"give exactly one of port, http, command: {MONITOR_FORMS}")
+        return PortMonitor(port=first_port)
+    timeout_s = _seconds_field(
+        problems, raw, "timeout_s", DEFAULT_MONITOR_TIMEOUT_S, MAX_MONITOR_TIMEOUT_S,
+        "monitor.timeout_s",
+    )
+    if kinds == ["http"]:
+        http = raw["http"]
+        if not isinstance(http, dict):
+            problems.add("monitor.http", 'must be an object like {"port": 8080, "path": "/"}')
+            return PortMonitor(port=first_port)
+        port_value = http.get("port", first_port)
+        port = _port(problems, "monitor.http.port", port_value)
+        path = http.get("path", "/")
+        if not isinstance(path, str) or not path.startswith("/") or any(
+            c.isspace() for c in path
+        ):
+            problems.add("monitor.http.path",
+                         f"must start with '/' and hold no spaces, got {path!r}")
+            path = "/"
+        return HttpMonitor(port or 0, path, timeout_s)
+    if kinds == ["command"]:
+        command = raw["command"]
+        if (
+            not isinstance(command, list) or not command
+            or not all(isinstance(c, str) and c for c in command)
+        ):
+            problems.add("monitor.command", "must be a non-empty list of non-empty strings")
+            return PortMonitor(port=first_port)
+        return CommandMonitor(tuple(command), timeout_s)
+    if raw["port"] is None:
+        return PortMonitor(None, timeout_s)
+    return PortMonitor(_port(problems, "monitor.port", raw["port"]), timeout_s)
 
 
 def _port(problems: Problems, name: str, value: Any) -> int | None:
@@ -290,15 +443,10 @@ def parse_desired_lrp(data: Any, *, epoch: str, image_ports: tuple[int, ...] = (
     routes = parse_routes(problems, data.get("routes"), first_port)
     _check_route_ports(problems, routes, ports)
 
-    monitor_raw = data.get("monitor")
-    monitor = PortMonitor(port=first_port)
-    if monitor_raw is not None:
-        if not isinstance(monitor_raw, dict):
-            problems.add("monitor", "must be an object like {\"port\": 8080} or {\"port\": null}")
-        elif monitor_raw.get("port") is None:
-            monitor = PortMonitor(port=None)
-        else:
-            monitor = PortMonitor(port=_port(problems, "monitor.port", monitor_raw["port"]))
+    monitor = parse_monitor(problems, data.get("monitor"), first_port)
+    start_timeout_s = _seconds_field(
+        problems, data, "start_timeout_s", DEFAULT_START_TIMEOUT_S, MAX_START_TIMEOUT_S
+    )
 
     command = _string_list(problems, data, "command")
     args = _string_list(problems, data, "args")
@@ -335,6 +483,7 @@ def parse_desired_lrp(data: Any, *, epoch: str, image_ports: tuple[int, ...] = (
         user=user,
         working_dir=working_dir,
         privileged=privileged,
+        start_timeout_s=start_timeout_s,
     )
     return DesiredLRP(scheduling, run)
 
@@ -346,9 +495,9 @@ def parse_desired_lrp_update(data: Any, ports: tuple[int, ...]) -> DesiredLRPUpd
         problems.add("body", "must be a JSON object")
         problems.raise_if_any()
         raise AssertionError("unreachable")
-    allowed = {"instances", "routes", "annotation"}
+    allowed = {"instances", "routes", "annotation", "image", "env"}
     for name in sorted(set(data) - allowed):
-        problems.add(name, "cannot be updated (updatable: instances, routes, annotation)")
+        problems.add(name, f"cannot be updated (updatable: {', '.join(sorted(allowed))})")
     instances = None
     if "instances" in data:
         instances = _int_field(problems, data, "instances", 0, 0, MAX_INSTANCES)
@@ -359,5 +508,12 @@ def parse_desired_lrp_update(data: Any, ports: tuple[int, ...]) -> DesiredLRPUpd
     annotation = data.get("annotation")
     if annotation is not None and not isinstance(annotation, str):
         problems.add("annotation", "must be a string")
+    image = data.get("image")
+    if image is not None and (not isinstance(image, str) or not image.strip()):
+        problems.add("image", "must be a non-empty image name")
+    env = parse_env(problems, data["env"]) if data.get("env") is not None else None
     problems.raise_if_any()
-    return DesiredLRPUpdate(instances=instances, routes=routes, annotation=annotation)
+    return DesiredLRPUpdate(
+        instances=instances, routes=routes, annotation=annotation,
+        image=image.strip() if isinstance(image, str) else None, env=env,
+    )

@@ -117,7 +117,7 @@ def test_status_json_uses_diegos_field_names() -> None:
         "since": 5, "cell_id": "cell-0", "address": "127.0.0.1",
         "ports": [{"container_port": 8080, "host_port": 32768}], "crash_count": 1,
         "crash_reason": "Exited with status 137", "placement_error": "", "container_id": "",
-        "running_since": 0, "uptime_s": 67.0,
+        "running_since": 0, "run_version": 0, "uptime_s": 67.0,
     }
     assert data["instances"][2]["placement_error"] == "no cells available"
 

@@ -143,6 +143,6 @@ def test_route_on_a_port_the_app_does_not_have() -> None:
 
 def test_update_refuses_fields_it_cannot_change() -> None:
     with pytest.raises(ValidationError) as caught:
-        parse_desired_lrp_update({"instances": 2, "image": "other"}, ports=(8080,))
-    assert [e.field for e in caught.value.errors] == ["image"]
+        parse_desired_lrp_update({"instances": 2, "memory_mb": 64}, ports=(8080,))
+    assert [e.field for e in caught.value.errors] == ["memory_mb"]
     assert parse_desired_lrp_update({"instances": 0}, ports=(8080,)).instances == 0
