@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope, parse_envelope
 from logagg.errors import InvalidEnvelope, LogStreamError
 
@@ -38,9 +39,28 @@ def _decode(data: Any, url: str) -> Envelope:
 
 
 async def tail(session: aiohttp.ClientSession, base_url: str, app_id: str, *,
-               host: str | None = None) -> AsyncIterator[Envelope]:
-    """The app's live lines, as they arrive, until the server closes the stream."""
+               host: str | None = None, with_recent: bool = False) -> AsyncIterator[Envelope]:
+    """The app's live lines, as they arrive, until the server closes the stream.
+
+    `with_recent`: the app's recent lines first, then the live ones, with neither a gap nor a
+    duplicate between them (the server takes both in one step).
+    """
     url = _url(base_url, app_id, "stream")
+    if with_recent:
+        url += "?recent=true"
+    async for envelope in _websocket_lines(session, url, host):
+        yield envelope
+
+
+async def firehose(session: aiohttp.ClientSession, base_url: str, *,
+                   host: str | None = None) -> AsyncIterator[Envelope]:
+    """Every app's live lines (the session must carry the box's credentials, if it has any)."""
+    async for envelope in _websocket_lines(session, f"{base_url.rstrip('/')}/firehose", host):
+        yield envelope
+
+
+async def _websocket_lines(session: aiohttp.ClientSession, url: str,
+                           host: str | None) -> AsyncIterator[Envelope]:
     try:
         ws = await session.ws_connect(url, headers=_headers(host), heartbeat=HEARTBEAT_S)
     except aiohttp.WSServerHandshakeError as exc:
@@ -69,6 +89,22 @@ async def recent(session: aiohttp.ClientSession, base_url: str, app_id: str, *,
                  host: str | None = None) -> list[Envelope]:
     """The app's recent lines, oldest first."""
     url = _url(base_url, app_id, "recentlogs")
+    data = await _get_list(session, url, host)
+    return [_decode(item, url) for item in data]
+
+
+async def crashes(session: aiohttp.ClientSession, base_url: str, app_id: str, *,
+                  host: str | None = None) -> list[CrashRecord]:
+    """The last crash of each crashed instance of the app, by index, with its last lines."""
+    url = _url(base_url, app_id, "crashes")
+    data = await _get_list(session, url, host)
+    try:
+        return [CrashRecord.from_dict(item) for item in data]
+    except (InvalidEnvelope, ValueError, KeyError, TypeError) as exc:
+        raise LogStreamError(f"{url} sent something that is not a crash record: {exc}") from exc
+
+
+async def _get_list(session: aiohttp.ClientSession, url: str, host: str | None) -> list[Any]:
     try:
         async with session.get(url, headers=_headers(host)) as response:
             if response.status != 200:
@@ -86,7 +122,7 @@ async def recent(session: aiohttp.ClientSession, base_url: str, app_id: str, *,
         ) from exc
     if not isinstance(data, list):
         raise LogStreamError(f"{url} answered {type(data).__name__}, expected a JSON array")
-    return [_decode(item, url) for item in data]
+    return data
 
 
 def _error_message(body: str) -> str:

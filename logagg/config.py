@@ -11,7 +11,8 @@ class LogaggConfig:
     port: int = 0                   # 0: let the kernel pick a free port
     etcd_endpoints: str
     domain: str = "lattice.localhost"
-    recent_lines: int = 100         # per app, in the ring buffer behind /recentlogs
+    recent_lines: int = 1000        # per app, in the ring buffer behind /recentlogs
+    idle_app_s: float = 3600.0      # an app silent this long loses its recent lines
     subscriber_queue: int = 1000    # per live subscriber, before its backlog is dropped
 
     def __post_init__(self) -> None:
@@ -26,6 +27,8 @@ class LogaggConfig:
             problems.append("domain: must not be empty")
         if self.recent_lines < 1:
             problems.append(f"recent_lines: must be at least 1, got {self.recent_lines}")
+        if self.idle_app_s <= 0:
+            problems.append(f"idle_app_s: must be positive, got {self.idle_app_s}")
         if self.subscriber_queue < 1:
             problems.append(f"subscriber_queue: must be at least 1, got {self.subscriber_queue}")
         if problems:

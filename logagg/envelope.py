@@ -47,6 +47,32 @@ class Envelope:
 
 # -- helpers shared by the aggregator, the publisher and the client ----------------------------
 
+# Loggregator's limit: a longer line travels as several envelopes, each at most this long.
+MAX_MESSAGE_BYTES = 4096
+
+
+def split_message(message: str, max_bytes: int = MAX_MESSAGE_BYTES) -> list[str]:
+    """`message` cut into pieces of at most `max_bytes` UTF-8 bytes, never inside a character.
+
+    Joined back in order, the pieces are the message. An empty message is one empty piece.
+    """
+    if max_bytes < 4:
+        raise ValueError(f"max_bytes must leave room for any character (4), got {max_bytes}")
+    encoded = message.encode("utf-8", errors="surrogatepass")
+    if len(encoded) <= max_bytes:
+        return [message]
+    pieces: list[str] = []
+    start = 0
+    while start < len(encoded):
+        end = min(start + max_bytes, len(encoded))
+        # Back up over continuation bytes (10xxxxxx) so that a character stays whole.
+        while end < len(encoded) and (encoded[end] & 0xC0) == 0x80:
+            end -= 1
+        pieces.append(encoded[start:end].decode("utf-8", errors="surrogatepass"))
+        start = end
+    return pieces
+
+
 # The same rule as a process_guid (the app id is one), so that a URL path segment is safe.
 APP_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]+")
 DROPPED_SOURCE_TYPE = "LGR"

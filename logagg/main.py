@@ -12,9 +12,9 @@ import structlog
 from aiohttp import web
 
 from lattice.models import ServiceRecord
-from lattice.store import Etcd, LeasedRecords, keys
+from lattice.store import Change, Etcd, Informer, LeasedRecords, keys
 from logagg.config import LogaggConfig
-from logagg.server import close_websockets, create_app
+from logagg.server import AGGREGATOR, close_websockets, create_app
 
 log = structlog.get_logger("logagg")
 
@@ -32,6 +32,16 @@ async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None) -> 
     """
     etcd = Etcd(config.etcd_endpoints)
     app = create_app(config)
+    aggregator = app[AGGREGATOR]
+
+    def on_desired_change(change: Change) -> None:
+        # A key that appears after the first listing is an app created (again): crash logs
+        # of an earlier app of that name are not this one's. The first listing only loads.
+        if apps.synced.is_set() and change.old is None and change.new is not None:
+            aggregator.app_created(change.key.removeprefix(keys.SCHEDULING))
+
+    apps: Informer = Informer(etcd, keys.SCHEDULING, on_change=on_desired_change)
+    apps_task = asyncio.create_task(apps.run(), name="logagg-desired-informer")
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     site: web.TCPSite | None = None
@@ -62,6 +72,9 @@ async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None) -> 
         # LeasedRecords.run only returns by raising: then the aggregator must not go on unseen.
         await presence_task
     finally:
+        apps_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await apps_task
         await _shut_down(site, app, presence, presence_task, runner, etcd)
 
 

@@ -9,7 +9,9 @@ client wrote them). The router re-frames every body itself, so the framing heade
 from __future__ import annotations
 
 import enum
+import random
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from router.pool import Endpoint
 
@@ -40,6 +42,15 @@ _SET_BY_ROUTER = frozenset(
 )
 
 
+_random_bits = random.getrandbits
+# Version nibble 4 and variant bits 10 of RFC 4122, ORed into 128 random bits (the two bits
+# below them are cleared by _UUID4_MASK first).
+_UUID4_MASK = ~((0xF << 76) | (0x3 << 62))
+_UUID4_BITS = (0x4 << 76) | (0x2 << 62)
+
+_UPGRADE_HEADERS = frozenset({b"upgrade", b"connection"})
+
+
 class Framing(enum.Enum):
     """How the router delimits a response body it sends to the client."""
 
@@ -49,35 +60,40 @@ class Framing(enum.Enum):
     CLOSE = "close"          # body ends when the router closes the connection (HTTP/1.0 client)
 
 
-def connection_tokens(headers: Sequence[Header]) -> frozenset[bytes]:
-    """Lower-cased tokens of every Connection header (`close`, `upgrade`, header names...)."""
+class HeadFacts(NamedTuple):
+    """What the proxy needs to know about a message's headers, found in one pass.
+
+    A NamedTuple: one is made per message, and a frozen dataclass is several times slower to
+    build.
+    """
+
+    names: tuple[bytes, ...]     # lower-cased names, in the order of `headers`
+    hop: frozenset[bytes]        # hop-by-hop names for this message, Connection-named included
+    chunked: bool                # the last transfer coding is chunked (RFC 9112 6.3)
+    length: int | None           # Content-Length, if given and a number
+
+
+def scan(headers: Sequence[Header]) -> HeadFacts:
+    names: list[bytes] = []
     tokens: set[bytes] = set()
+    last_coding = b""
+    length: int | None = None
     for name, value in headers:
-        if name.lower() == b"connection":
+        lname = name.lower()
+        names.append(lname)
+        if lname == b"connection":
             tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return frozenset(tokens)
-
-
-def is_chunked(headers: Sequence[Header]) -> bool:
-    """True if the message's last transfer coding is chunked (RFC 9112 6.3)."""
-    codings = [
-        c.strip().lower()
-        for name, value in headers
-        if name.lower() == b"transfer-encoding"
-        for c in value.split(b",")
-        if c.strip()
-    ]
-    return bool(codings) and codings[-1] == b"chunked"
-
-
-def content_length(headers: Sequence[Header]) -> int | None:
-    for name, value in headers:
-        if name.lower() == b"content-length":
+        elif lname == b"transfer-encoding":
+            coding = value.rsplit(b",", 1)[-1].strip().lower()
+            if coding:
+                last_coding = coding
+        elif lname == b"content-length" and length is None:
             try:
-                return int(value.strip())
+                length = int(value.strip())
             except ValueError:
-                return None
-    return None
+                length = None
+    hop = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
+    return HeadFacts(tuple(names), hop, last_coding == b"chunked", length)
 
 
 def build_request_head(
@@ -96,26 +112,38 @@ def build_request_head(
     Always HTTP/1.1 with keep-alive to the backend (no Connection header), except on an
     upgrade request, which keeps `Upgrade` and says `Connection: Upgrade`.
     """
-    hop = HOP_BY_HOP | connection_tokens(headers)
-    chunked = is_chunked(headers)
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    # One pass over the headers; a second one only if Connection names other headers to drop
+    # (rare: clients send `keep-alive`, `close` or `upgrade`, which are dropped anyway).
+    kept: list[tuple[bytes, bytes, bytes]] = []
     forwarded_for: list[bytes] = []
+    tokens: set[bytes] = set()
     upgrade_to = b""
+    last_coding = b""
     has_request_start = False
     for name, value in headers:
         lname = name.lower()
-        if lname in hop:
-            if lname == b"upgrade":
+        if lname in HOP_BY_HOP:
+            if lname == b"connection":
+                tokens.update(t.strip().lower() for t in value.split(b","))
+            elif lname == b"transfer-encoding":
+                last_coding = value.rsplit(b",", 1)[-1].strip().lower() or last_coding
+            elif lname == b"upgrade":
                 upgrade_to = value
-            continue
-        if lname in _SET_BY_ROUTER:
+        elif lname in _SET_BY_ROUTER:
             if lname == b"x-forwarded-for":
                 forwarded_for.append(value)
+        else:
+            if lname == b"x-request-start":
+                has_request_start = True
+            kept.append((lname, name, value))
+    chunked = last_coding == b"chunked"
+    tokens -= HOP_BY_HOP
+    tokens.discard(b"")
+    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for lname, name, value in kept:
+        if (chunked and lname == b"content-length") or (tokens and lname in tokens):
+            # Chunked wins over a length (RFC 9112 6.3): sending both invites request smuggling.
             continue
-        if lname == b"content-length" and chunked:
-            continue  # chunked wins (RFC 9112 6.3); sending both would invite request smuggling
-        if lname == b"x-request-start":
-            has_request_start = True
         lines += (name, b": ", value, b"\r\n")
     forwarded_for.append(client_ip)
     lines += (b"X-Forwarded-For: ", b", ".join(forwarded_for), b"\r\n")
@@ -123,9 +151,7 @@ def build_request_head(
     if not has_request_start:
         lines += (b"X-Request-Start: ", str(now_ms).encode(), b"\r\n")
     lines += (b"X-Vcap-Request-Id: ", request_id, b"\r\n")
-    if endpoint.process_guid:
-        lines += (b"X-CF-ApplicationID: ", endpoint.process_guid.encode(), b"\r\n")
-        lines += (b"X-CF-InstanceID: ", endpoint.instance_guid.encode(), b"\r\n")
+    lines.append(endpoint.app_headers)
     if chunked:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     if upgrade and upgrade_to:
@@ -135,11 +161,11 @@ def build_request_head(
 
 
 def response_framing(
-    status: int, headers: Sequence[Header], *, head_request: bool, client_http_10: bool
+    status: int, facts: HeadFacts, *, head_request: bool, client_http_10: bool
 ) -> Framing:
     if head_request or status < 200 or status in (204, 304):
         return Framing.NONE
-    if not is_chunked(headers) and content_length(headers) is not None:
+    if not facts.chunked and facts.length is not None:
         return Framing.LENGTH
     # No usable length: HTTP/1.1 clients get chunks; HTTP/1.0 ones cannot, so the connection
     # closing marks the end.
@@ -150,6 +176,7 @@ def build_response_head(
     status: int,
     reason: bytes,
     headers: Sequence[Header],
+    facts: HeadFacts,
     *,
     framing: Framing,
     keep_alive: bool,
@@ -158,16 +185,10 @@ def build_response_head(
 ) -> bytes:
     """The head sent to the client. `upgrade`: a 101 answer, which keeps Connection/Upgrade."""
     lines = [b"HTTP/1.1 ", str(status).encode(), b" ", reason, b"\r\n"]
-    if upgrade:
-        hop = (HOP_BY_HOP | connection_tokens(headers)) - {b"upgrade", b"connection"}
-    else:
-        hop = HOP_BY_HOP | connection_tokens(headers)
-    chunked_in = framing is not Framing.LENGTH and is_chunked(headers)
-    for name, value in headers:
-        lname = name.lower()
-        if lname in hop:
-            continue
-        if lname == b"content-length" and chunked_in:
+    hop = facts.hop - _UPGRADE_HEADERS if upgrade else facts.hop
+    drop_length = framing is not Framing.LENGTH and facts.chunked
+    for (name, value), lname in zip(headers, facts.names, strict=True):
+        if lname in hop or (drop_length and lname == b"content-length"):
             continue
         lines += (name, b": ", value, b"\r\n")
     if framing is Framing.CHUNKED:
@@ -187,3 +208,13 @@ def chunk(data: bytes) -> list[bytes]:
 
 
 LAST_CHUNK = b"0\r\n\r\n"
+
+
+def new_request_id() -> bytes:
+    """A random (version 4) UUID, as text, several times cheaper than str(uuid.uuid4()).
+
+    From Python's PRNG rather than os.urandom: an id only has to be unique, not secret, and a
+    system call per request costs more than the rest of building the head.
+    """
+    r = "%032x" % ((_random_bits(128) & _UUID4_MASK) | _UUID4_BITS)
+    return f"{r[:8]}-{r[8:12]}-{r[12:16]}-{r[16:20]}-{r[20:]}".encode()

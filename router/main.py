@@ -58,6 +58,7 @@ class RouterServer:
         ]
         await asyncio.gather(*(informer.synced.wait() for informer in self._informers))
         loop = asyncio.get_running_loop()
+        self.proxy.start()
         self._server = await loop.create_server(
             self.proxy.protocol_factory,
             self.config.host,

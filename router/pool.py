@@ -13,7 +13,7 @@ The contract of `Pool.next()` (gorouter's route/pool.go documents the same for `
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from router.roundrobin import RoundRobin
@@ -28,6 +28,17 @@ class Endpoint:
     process_guid: str
     index: int
     instance_guid: str
+    # The X-CF-* request header lines for this endpoint, built once instead of per request.
+    app_headers: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lines = (
+            b"X-CF-ApplicationID: %s\r\nX-CF-InstanceID: %s\r\n"
+            % (self.process_guid.encode(), self.instance_guid.encode())
+            if self.process_guid
+            else b""
+        )
+        object.__setattr__(self, "app_headers", lines)
 
     def __str__(self) -> str:
         return f"{self.address}:{self.port}"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections import deque
 from typing import Protocol, cast
 
@@ -37,9 +36,11 @@ from router.headers import (
     LAST_CHUNK,
     Framing,
     Header,
+    HeadFacts,
     build_request_head,
     build_response_head,
     chunk,
+    new_request_id,
     response_framing,
 )
 from router.pool import Endpoint, Pool
@@ -50,6 +51,9 @@ log = structlog.get_logger("router.proxy")
 
 # Request body held while no backend connection is ready yet, before the client is paused.
 BUFFER_LIMIT = 64 * 1024
+# How often timeouts are checked: idle clients, idle backends, responses that do not come.
+# One sweep for everything is far cheaper than a timer armed and cancelled on every request.
+SWEEP_INTERVAL_S = 1.0
 
 # Reasons for not reading from the client; reading resumes when none is left.
 _PAUSE_PIPELINE = 1     # a pipelined request waits for the one before it
@@ -79,6 +83,27 @@ class Proxy:
         self.shutting_down = False
         self._connections: set[ClientConnection] = set()
         self._all_closed: asyncio.Event | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        shortest = min(
+            config.response_timeout_s, config.client_idle_timeout_s, config.backend_idle_timeout_s
+        )
+        self._sweep_interval_s = min(SWEEP_INTERVAL_S, shortest / 4)
+
+    def start(self) -> None:
+        """Start the periodic sweep of timeouts; call once, from the loop, before serving."""
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            self.sweep(loop.time())
+
+    def sweep(self, now: float) -> None:
+        """Close what has been idle too long; fail responses that did not come in time."""
+        for connection in list(self._connections):
+            connection.check_timeouts(now)
+        self.upstream.expire_idle(now)
 
     def protocol_factory(self) -> ClientConnection:
         return ClientConnection(self)
@@ -114,6 +139,11 @@ class Proxy:
             log.warning("connections-cut", count=len(self._connections), grace_s=grace_s)
             for connection in list(self._connections):
                 connection.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         self.upstream.close()
 
 
@@ -123,6 +153,7 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.config = proxy.config
+        self.loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
@@ -132,30 +163,48 @@ class ClientConnection(asyncio.Protocol):
         self._upgraded: Exchange | None = None    # after an upgrade head, bytes go to it raw
         self._paused = 0
         self.write_paused = False
+        self._held: list[bytes] | None = None     # writes collected by hold_writes
         self._closing = False
         self._eof = False                         # the client shut its sending side
         self._head_bytes = 0
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since = self.loop.time()
 
     # -- writing to the client ---------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if not self._closing and self._transport is not None:
+        if self._held is not None:
+            self._held.append(data)
+        elif not self._closing and self._transport is not None:
             self._transport.write(data)
 
     def writelines(self, parts: list[bytes]) -> None:
-        if not self._closing and self._transport is not None:
+        if self._held is not None:
+            self._held += parts
+        elif not self._closing and self._transport is not None:
             self._transport.writelines(parts)
+
+    def hold_writes(self) -> None:
+        if self._held is None:
+            self._held = []
+
+    def flush_writes(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._closing and self._transport is not None:
+            if len(held) == 1:
+                self._transport.write(held[0])
+            else:
+                self._transport.writelines(held)
 
     def close(self) -> None:
         """Close after what has been written is flushed."""
         if not self._closing and self._transport is not None:
+            self.flush_writes()
             self._closing = True
-            self._cancel_idle_timer()
             self._transport.close()
 
     def abort(self) -> None:
         """Cut the connection now: the client must see that its response is incomplete."""
+        self._held = None
         if self._transport is not None:
             self._closing = True
             self._transport.abort()
@@ -195,6 +244,20 @@ class ClientConnection(asyncio.Protocol):
         backend = self._current.backend if self._current is not None else None
         return backend is not None and backend.reading_paused
 
+    # -- timeouts (called by the proxy's sweep) ----------------------------------------------
+
+    def check_timeouts(self, now: float) -> None:
+        current = self._current
+        if current is not None and current.started:
+            current.check_timeout(now)
+        elif not self._closing and now - self._idle_since > self.config.client_idle_timeout_s:
+            # Idle between requests, or a head that never ends (a slow-loris client): since
+            # the last request was answered, the client had the whole timeout to send one.
+            if current is not None:
+                current.abort()
+                self._current = None
+            self.close()
+
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -205,12 +268,10 @@ class ClientConnection(asyncio.Protocol):
         self.proxy.opened(self)
         if self.proxy.shutting_down:
             self.close()
-            return
-        self._arm_idle_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
-        self._cancel_idle_timer()
+        self._held = None
         exchanges = [self._current, *self._queue]
         self._current = None
         self._queue.clear()
@@ -242,13 +303,19 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserCallbackError as exc:
             reason = exc.__context__ if isinstance(exc.__context__, _BadRequest) else exc
             self._refuse(str(reason))
+            return
         except httptools.HttpParserError as exc:
             self._refuse(f"invalid HTTP request: {exc}")
+            return
+        # Started only now, after the whole read is parsed, so that a body that came with the
+        # head goes to the backend in the same write.
+        current = self._current
+        if current is not None and current.head_complete and not current.started:
+            current.start()
 
     # -- httptools callbacks -----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._cancel_idle_timer()
         self._head_bytes = 0
         exchange = Exchange(self)
         self._parsing = exchange
@@ -260,15 +327,20 @@ class ClientConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         assert self._parsing is not None
-        self._count_head(len(url))
+        self._head_bytes += len(url)
+        if self._head_bytes > self.config.max_header_bytes:
+            raise _BadRequest(f"request head larger than {self.config.max_header_bytes} bytes")
         self._parsing.target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        assert self._parsing is not None
-        self._count_head(len(name) + len(value) + 4)
-        self._parsing.headers.append((name, value))
+        exchange = self._parsing
+        assert exchange is not None
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self.config.max_header_bytes:
+            raise _BadRequest(f"request head larger than {self.config.max_header_bytes} bytes")
+        exchange.headers.append((name, value))
         if len(name) == 4 and name.lower() == b"host":
-            self._parsing.host = value
+            exchange.host = value
 
     def on_headers_complete(self) -> None:
         exchange = self._parsing
@@ -281,8 +353,6 @@ class ClientConnection(asyncio.Protocol):
         exchange.keep_alive = parser.should_keep_alive() and not self._eof
         exchange.upgrade = parser.should_upgrade()
         exchange.head_complete = True
-        if exchange is self._current:
-            exchange.start()
 
     def on_body(self, body: bytes) -> None:
         if self._parsing is not None:
@@ -326,7 +396,7 @@ class ClientConnection(asyncio.Protocol):
             if self.proxy.shutting_down or self._eof:
                 self.close()
             else:
-                self._arm_idle_timer()
+                self._idle_since = self.loop.time()
 
     def _refuse(self, message: str) -> None:
         """The client sent something unparseable or refused: answer 400 if it is our turn."""
@@ -335,7 +405,11 @@ class ClientConnection(asyncio.Protocol):
             # An earlier request is still being answered; answering out of order is worse
             # than closing after it.
             self._current.keep_alive = False
-            self._closing_after_current()
+            for exchange in self._queue:
+                exchange.abort()
+            self._queue.clear()
+            self._parsing = None
+            self.pause(_PAUSE_PIPELINE)
             return
         if self._current is not None:
             self._current.abort()
@@ -343,32 +417,39 @@ class ClientConnection(asyncio.Protocol):
         self.write(errors.error_response(errors.BAD_REQUEST, message, keep_alive=False))
         self.close()
 
-    def _closing_after_current(self) -> None:
-        for exchange in self._queue:
-            exchange.abort()
-        self._queue.clear()
-        self._parsing = None
-        self.pause(_PAUSE_PIPELINE)
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.config.max_header_bytes:
-            raise _BadRequest(f"request head larger than {self.config.max_header_bytes} bytes")
-
-    def _arm_idle_timer(self) -> None:
-        self._cancel_idle_timer()
-        if self._transport is not None and not self._closing:
-            loop = asyncio.get_running_loop()
-            self._idle_timer = loop.call_later(self.config.client_idle_timeout_s, self.close)
-
-    def _cancel_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
 
 
 class Exchange:
     """One request and its response; the `ResponseSink` of the backend connection it uses."""
+
+    __slots__ = (
+        "_aborted",
+        "_body",
+        "_buffered",
+        "_chunked",
+        "_deadline",
+        "_dial_task",
+        "_early_tunnel",
+        "_endpoint",
+        "_finished",
+        "_framing",
+        "_pool",
+        "_response_started",
+        "_tried",
+        "_tunneling",
+        "backend",
+        "client",
+        "head_complete",
+        "headers",
+        "host",
+        "http_10",
+        "keep_alive",
+        "method",
+        "request_done",
+        "started",
+        "target",
+        "upgrade",
+    )
 
     def __init__(self, client: ClientConnection) -> None:
         self.client = client
@@ -380,6 +461,7 @@ class Exchange:
         self.keep_alive = True
         self.upgrade = False
         self.head_complete = False
+        self.started = False
         self.request_done = False
         self.backend: BackendConnection | None = None
         self._body: list[bytes] = []            # body received while no backend is ready
@@ -390,7 +472,7 @@ class Exchange:
         self._endpoint: Endpoint | None = None
         self._tried: list[Endpoint] = []
         self._dial_task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0                    # loop time by which the response head is due
         self._response_started = False
         self._framing = Framing.NONE
         self._tunneling = False
@@ -400,6 +482,7 @@ class Exchange:
     # -- the request side --------------------------------------------------------------------
 
     def start(self) -> None:
+        self.started = True
         if not self.host:
             self._answer_error(errors.EMPTY_HOST, errors.EMPTY_HOST_MESSAGE)
             return
@@ -441,13 +524,22 @@ class Exchange:
     def abort(self) -> None:
         """The client is gone: stop everything this exchange started."""
         self._aborted = True
-        self._cancel_timer()
         if self._dial_task is not None:
             self._dial_task.cancel()
             self._dial_task = None
         backend, self.backend = self.backend, None
         if backend is not None:
             backend.abort()
+
+    def check_timeout(self, now: float) -> None:
+        if (
+            self.backend is not None
+            and not self._response_started
+            and not self._tunneling
+            and now > self._deadline
+        ):
+            timeout = self.client.config.response_timeout_s
+            self._backend_failed(f"no response head within {timeout} s")
 
     # -- choosing and reaching a backend -----------------------------------------------------
 
@@ -476,7 +568,7 @@ class Exchange:
         if connection is not None:
             self._attach(connection)
         else:
-            self._dial_task = asyncio.get_running_loop().create_task(self._dial(endpoint))
+            self._dial_task = self.client.loop.create_task(self._dial(endpoint))
 
     async def _dial(self, endpoint: Endpoint) -> None:
         upstream = self.client.proxy.upstream
@@ -504,26 +596,29 @@ class Exchange:
             return
         self._dial_task = None
         if self._aborted:
-            upstream.release(connection)    # a fresh connection is still good for others
+            # A fresh connection is still good for others.
+            upstream.release(connection, self.client.loop.time())
             return
         self._attach(connection)
 
     def _attach(self, backend: BackendConnection) -> None:
         assert self._endpoint is not None
+        client = self.client
         self.backend = backend
         backend.begin(self, head_request=self.method == b"HEAD")
-        if self.client.write_paused:
+        if client.write_paused:
             backend.pause_reading()
         head, self._chunked = build_request_head(
             self.method,
             self.target,
             self.headers,
-            client_ip=self.client.client_ip,
+            client_ip=client.client_ip,
             endpoint=self._endpoint,
-            request_id=str(uuid.uuid4()).encode(),
+            request_id=new_request_id(),
             now_ms=int(time.time() * 1000),
             upgrade=self.upgrade,
         )
+        self._deadline = client.loop.time() + client.config.response_timeout_s
         if self._body or (self.request_done and self._chunked):
             parts = [head]
             for data in self._body:
@@ -533,24 +628,29 @@ class Exchange:
             backend.writelines(parts)
             self._body = []
             self._buffered = 0
-            self.client.resume(_PAUSE_BUFFER)
+            client.resume(_PAUSE_BUFFER)
         else:
             backend.write(head)
-        self._timer = asyncio.get_running_loop().call_later(
-            self.client.config.response_timeout_s, self._on_response_timeout
-        )
 
     # -- the response side (ResponseSink) ----------------------------------------------------
 
-    def on_response_head(self, status: int, reason: bytes, headers: list[Header]) -> None:
-        self._cancel_timer()
+    def hold_writes(self) -> None:
+        self.client.hold_writes()
+
+    def flush_writes(self) -> None:
+        self.client.flush_writes()
+
+    def on_response_head(
+        self, status: int, reason: bytes, headers: list[Header], facts: HeadFacts
+    ) -> None:
+        client = self.client
         if status == 101:
             if not self.upgrade:
                 self._backend_failed("101 Switching Protocols to a request that asked for none")
                 return
-            self.client.write(
+            client.write(
                 build_response_head(
-                    101, reason, headers, framing=Framing.NONE, keep_alive=True,
+                    101, reason, headers, facts, framing=Framing.NONE, keep_alive=True,
                     client_http_10=False, upgrade=True,
                 )
             )
@@ -558,25 +658,25 @@ class Exchange:
             return
         if status < 200:
             if not self.http_10:     # HTTP/1.0 clients do not expect interim answers
-                self.client.write(
+                client.write(
                     build_response_head(
-                        status, reason, headers, framing=Framing.NONE, keep_alive=True,
+                        status, reason, headers, facts, framing=Framing.NONE, keep_alive=True,
                         client_http_10=False,
                     )
                 )
             return
-        if self.upgrade or self.client.proxy.shutting_down:
+        if self.upgrade or client.proxy.shutting_down:
             # After an upgrade head the client's parser cannot go on; on shutdown, we close.
             self.keep_alive = False
         self._framing = response_framing(
-            status, headers, head_request=self.method == b"HEAD", client_http_10=self.http_10
+            status, facts, head_request=self.method == b"HEAD", client_http_10=self.http_10
         )
         if self._framing is Framing.CLOSE:
             self.keep_alive = False
-        self.client.write(
+        client.write(
             build_response_head(
-                status, reason, headers, framing=self._framing, keep_alive=self.keep_alive,
-                client_http_10=self.http_10,
+                status, reason, headers, facts, framing=self._framing,
+                keep_alive=self.keep_alive, client_http_10=self.http_10,
             )
         )
         self._response_started = True
@@ -595,7 +695,7 @@ class Exchange:
             # A backend that answered before the whole request was sent still expects the
             # rest of it: that connection cannot carry another request.
             if reusable and self.request_done:
-                self.client.proxy.upstream.release(backend)
+                self.client.proxy.upstream.release(backend, self.client.loop.time())
             else:
                 backend.close()
         self._finish()
@@ -641,17 +741,11 @@ class Exchange:
             backend.abort()
         if self._response_started:
             # Part of the answer is out; cutting the connection is the only honest signal.
-            self._cancel_timer()
             self._finished = True
             self.client.abort()
             return
         # Bytes of the request may have reached the backend: no retry (retries.py).
         self._answer_error(errors.ENDPOINT_FAILURE, errors.ENDPOINT_FAILURE_MESSAGE)
-
-    def _on_response_timeout(self) -> None:
-        self._timer = None
-        timeout = self.client.config.response_timeout_s
-        self._backend_failed(f"no response head within {timeout} s")
 
     def _answer_error(self, kind: ErrorKind, message: str) -> None:
         if self._aborted or self._finished:
@@ -662,11 +756,5 @@ class Exchange:
         self._finish()
 
     def _finish(self) -> None:
-        self._cancel_timer()
         self._finished = True
         self.client.exchange_finished(self)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None

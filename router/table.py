@@ -80,6 +80,12 @@ class RouteTable:
 
         The pool may be empty: the host is a known route with no endpoint right now.
         """
+        # Fast path: most Host headers are already a lower-case name without a port.
+        pool = self._service_pools.get(host)
+        if pool is None:
+            pool = self._app_pools.get(host)
+        if pool is not None:
+            return pool
         name = normalize_host(host)
         for candidate in _candidates(name):
             pool = self._service_pools.get(candidate)

@@ -18,14 +18,16 @@ from typing import Protocol, cast
 import httptools
 
 from router.errors import DialError
-from router.headers import Header, content_length, is_chunked
+from router.headers import Header, HeadFacts, scan
 from router.pool import Endpoint
 
 
 class ResponseSink(Protocol):
     """Where a backend connection delivers what it receives. Called from the event loop."""
 
-    def on_response_head(self, status: int, reason: bytes, headers: list[Header]) -> None: ...
+    def on_response_head(
+        self, status: int, reason: bytes, headers: list[Header], facts: HeadFacts
+    ) -> None: ...
     def on_response_body(self, data: bytes) -> None: ...
     def on_response_end(self, reusable: bool) -> None: ...
     def on_upgraded(self, early_data: bytes) -> None: ...
@@ -33,6 +35,9 @@ class ResponseSink(Protocol):
     def on_backend_lost(self, reason: str) -> None: ...
     def on_backend_write_paused(self) -> None: ...
     def on_backend_write_resumed(self) -> None: ...
+    def hold_writes(self) -> None:
+        """Collect what is written to the client until `flush_writes`: one syscall per read."""
+    def flush_writes(self) -> None: ...
 
 
 class BackendConnection(asyncio.Protocol):
@@ -53,7 +58,7 @@ class BackendConnection(asyncio.Protocol):
         self._tunnel = False
         self._reading_paused = False
         self.closed = False
-        self.idle_timer: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0         # loop time it went back to the pool
 
     # -- used by the exchange ----------------------------------------------------------------
 
@@ -133,18 +138,20 @@ class BackendConnection(asyncio.Protocol):
         if self._tunnel:
             sink.on_tunnel_data(data)
             return
+        sink.hold_writes()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self._tunnel = True
             if self._sink is not None:
                 self._sink.on_upgraded(data[upgrade.args[0]:])
-            return
         except httptools.HttpParserError as exc:
             self._fail(f"invalid response: {exc}")
-            return
-        if self._ended:
-            self._end()
+        else:
+            if self._ended:
+                self._end()
+        finally:
+            sink.flush_writes()
 
     # -- httptools callbacks -----------------------------------------------------------------
 
@@ -165,18 +172,16 @@ class BackendConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self._status = self._parser.get_status_code()
-        final = status >= 200
-        if final:
+        facts = scan(self._headers)
+        if status >= 200:
             self._keep_alive = self._parser.should_keep_alive()
             if self._head_request:
                 self._ended = True
                 self._new_parser = True
             elif status not in (204, 304):
-                self._until_close = not is_chunked(self._headers) and (
-                    content_length(self._headers) is None
-                )
+                self._until_close = not facts.chunked and facts.length is None
         if self._sink is not None:
-            self._sink.on_response_head(status, self._reason, self._headers)
+            self._sink.on_response_head(status, self._reason, self._headers, facts)
 
     def on_body(self, body: bytes) -> None:
         if self._sink is not None and not self._ended:
@@ -207,7 +212,11 @@ class BackendConnection(asyncio.Protocol):
 
 
 class Upstream:
-    """Dials backends and keeps a few idle connections per endpoint for reuse."""
+    """Dials backends and keeps a few idle connections per endpoint for reuse.
+
+    Idle connections older than `idle_timeout_s` are closed by `expire_idle`, which the proxy
+    calls from its periodic sweep: a timer per request would cost more than the whole lookup.
+    """
 
     def __init__(self, *, max_idle: int, idle_timeout_s: float, dial_timeout_s: float) -> None:
         self._max_idle = max_idle
@@ -221,9 +230,6 @@ class Upstream:
         idle = self._idle.get((endpoint.address, endpoint.port))
         while idle:
             conn = idle.pop()
-            if conn.idle_timer is not None:
-                conn.idle_timer.cancel()
-                conn.idle_timer = None
             if not conn.closed:
                 return conn
         return None
@@ -241,28 +247,34 @@ class Upstream:
             raise DialError(endpoint, exc.strerror or str(exc)) from exc
         return conn
 
-    def release(self, conn: BackendConnection) -> None:
+    def release(self, conn: BackendConnection, now: float) -> None:
         """Take back a connection whose response has fully ended; close it if the pool is full."""
         key = (conn.endpoint.address, conn.endpoint.port)
-        idle = self._idle.setdefault(key, [])
+        idle = self._idle.get(key)
+        if idle is None:
+            idle = self._idle[key] = []
         if self._closed or conn.closed or len(idle) >= self._max_idle:
             conn.close()
             return
         conn.detach()
         conn.resume_reading()        # so that a backend closing it is noticed while it waits
+        conn.idle_since = now
         idle.append(conn)
-        conn.idle_timer = asyncio.get_running_loop().call_later(
-            self._idle_timeout_s, self._expire, conn
-        )
 
     def forget(self, conn: BackendConnection) -> None:
         """`conn` has closed: it must never be handed out again."""
-        if conn.idle_timer is not None:
-            conn.idle_timer.cancel()
-            conn.idle_timer = None
         idle = self._idle.get((conn.endpoint.address, conn.endpoint.port))
         if idle is not None and conn in idle:
             idle.remove(conn)
+
+    def expire_idle(self, now: float) -> None:
+        """Close connections idle for longer than the timeout, and forget empty endpoints."""
+        for key, idle in list(self._idle.items()):
+            # The oldest are first: connections are appended when released.
+            while idle and now - idle[0].idle_since > self._idle_timeout_s:
+                idle.pop(0).close()
+            if not idle:
+                del self._idle[key]
 
     def idle_count(self, endpoint: Endpoint) -> int:
         return len(self._idle.get((endpoint.address, endpoint.port), ()))
@@ -274,8 +286,3 @@ class Upstream:
             for conn in list(idle):
                 conn.close()
         self._idle.clear()
-
-    def _expire(self, conn: BackendConnection) -> None:
-        conn.idle_timer = None
-        self.forget(conn)
-        conn.close()

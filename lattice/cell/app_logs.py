@@ -1,5 +1,4 @@
-"""One instance's output, as log envelopes: APP lines from the container, CELL lines about it,
-HEALTH lines from its health check."""
+"""One instance's output, as log envelopes: APP lines from the container, CELL lines about it."""
 
 from __future__ import annotations
 
@@ -34,12 +33,6 @@ class InstanceLog:
 
     def cell(self, message: str, message_type: MessageType = "OUT") -> None:
         self._sink.emit(Envelope.now(self._app_id, "CELL", self._instance, message, message_type))
-
-    def health(self, message: str, message_type: MessageType = "OUT") -> None:
-        """What the health check found: source type HEALTH, as Diego's healthcheck lines."""
-        self._sink.emit(
-            Envelope.now(self._app_id, "HEALTH", self._instance, message, message_type)
-        )
 
     def app(self, line: LogLine) -> None:
         self.last_timestamp_ns = max(self.last_timestamp_ns, line.timestamp_ns)

@@ -353,10 +353,10 @@ class InstanceRunner:
             await self._crash("container disappeared", None, stopped=True)
         else:
             await self._crash(facts.exit_reason(), f"Exit status {facts.exit_code}",
-                              stopped=True)
+                              stopped=True, exit_status=facts.exit_code)
 
     async def _crash(self, reason: str, cell_message: str | None, *,
-                     stopped: bool = False) -> None:
+                     stopped: bool = False, exit_status: int | None = None) -> None:
         """Report CRASHED (which deletes the assignment) and remove the container.
 
         A container that has `stopped` has finished writing: its last lines are let through
@@ -366,6 +366,8 @@ class InstanceRunner:
         self._logs.cell(cell_message or reason, "OUT" if cell_message else "ERR")
         if stopped:
             await self._drain_logs()
+        # After the drain: the aggregator keeps the lines before this notice as the crash log.
+        self._logs.crashed(reason, exit_status)
         if await self._deps.reports.crashed(self.assignment, reason) is None:
             log.info("instance-not-ours")
         if self.container_id:

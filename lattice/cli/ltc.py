@@ -20,6 +20,7 @@ import click
 from lattice import __version__
 from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode, exit_code_for
+from lattice.cli.ltc_logs import debug_logs, print_logs, status_with_crashes
 from lattice.client.app_runner import Progress, route_urls
 from lattice.client.app_spec import (
     CreateFlags,
@@ -30,7 +31,6 @@ from lattice.client.app_spec import (
 )
 from lattice.client.connection import Connection, connect
 from lattice.client.errors import BadTarget, ClientError
-from lattice.client.logs import tail_logs
 from lattice.client.receptor import Info
 from lattice.client.target import (
     CONFIG_ENV,
@@ -269,26 +269,30 @@ def status(obj: LtcContext, app: str, as_json: bool) -> None:
     """Show APP and each of its instances."""
     with reported_errors():
         check_app_name(app)
-        found = obj.run(lambda connection: connection.apps.status(app))
-    click.echo(messages.app_status_json(found) if as_json else messages.app_status(found))
+        # With each crashed instance's last lines, also for a removed app (ltc_logs).
+        found = obj.run(lambda connection: status_with_crashes(connection, app))
+    click.echo(found.json() if as_json else found.text())
 
 
 @cli.command()
 @click.argument("app")
+@click.option("--recent", is_flag=True,
+              help="Print APP's recent lines (the last 1,000) and exit; with -f, then follow.")
+@click.option("-f", "--follow", is_flag=True,
+              help="With --recent: go on with live lines, no gap and no duplicate between.")
 @click.pass_obj
-def logs(obj: LtcContext, app: str) -> None:
-    """Stream APP's log lines as they are written; Ctrl-C ends."""
-
-    async def work(connection: Connection) -> None:
-        async for envelope in tail_logs(connection.session, connection.target, app):
-            click.echo(messages.log_line(envelope))
-
+def logs(obj: LtcContext, app: str, recent: bool, follow: bool) -> None:
+    """Stream APP's log lines as they are written (nothing old); Ctrl-C ends."""
     with reported_errors():
         check_app_name(app)
         try:
-            obj.run(work)
+            obj.run(lambda connection: print_logs(connection, app, recent=recent,
+                                                  follow=follow))
         except KeyboardInterrupt:
             return  # the usual way to stop tailing: not a failure
+
+
+cli.add_command(debug_logs)
 
 
 def main() -> None:

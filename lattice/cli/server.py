@@ -139,7 +139,7 @@ def router(etcd: str, listen: str, port: int, json_logs: bool) -> None:
 @DOMAIN_OPTION
 @click.option("--listen", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="0: any free port.")
-@click.option("--recent-lines", type=int, default=100, show_default=True,
+@click.option("--recent-lines", type=int, default=1000, show_default=True,
               help="Recent lines kept per app.")
 @JSON_LOGS_OPTION
 def logagg(etcd: str, domain: str, listen: str, port: int, recent_lines: int,

@@ -11,6 +11,7 @@ import pytest
 
 from lattice.store import Etcd
 from logagg import Envelope, LogPublisher, recent
+from logagg.envelope import MAX_MESSAGE_BYTES
 from logagg.publisher import MAX_MESSAGE_CHARS
 from tests.support_logagg import (
     DEADLINE_S,
@@ -162,7 +163,7 @@ async def test_emit_from_another_thread_is_sent(
     await wait_until(all_arrived, what="the thread's lines")
 
 
-async def test_a_huge_line_is_truncated_not_refused(
+async def test_a_huge_line_is_truncated_then_split_not_refused(
         aggregators: Aggregators, publishers: Publishers,
         session: aiohttp.ClientSession) -> None:
     aggregator = await aggregators.start()
@@ -170,6 +171,7 @@ async def test_a_huge_line_is_truncated_not_refused(
     publisher.emit(Envelope.now("web", "APP", "0", "é" * 5_000_000))   # ~10 MB as UTF-8
     publisher.emit(Envelope.now("web", "APP", "0", "next"))
     assert await publisher.flush(DEADLINE_S)
-    huge, following = await recent(session, aggregator.base_url, "web")
-    assert huge.message == "é" * MAX_MESSAGE_CHARS + " [truncated]"
+    *pieces, following = await recent(session, aggregator.base_url, "web")
+    assert all(len(p.message.encode()) <= MAX_MESSAGE_BYTES for p in pieces)
+    assert "".join(p.message for p in pieces) == "é" * MAX_MESSAGE_CHARS + " [truncated]"
     assert following.message == "next"

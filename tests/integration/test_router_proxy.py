@@ -477,3 +477,70 @@ async def test_a_body_that_ends_with_the_backends_connection(
     finally:
         backend.close()
         await backend.wait_closed()
+
+
+async def test_a_backend_that_never_answers_times_out_with_502(
+    etcd_endpoint: str, etcd: Etcd
+) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()       # until the router gives up and closes
+        writer.close()
+
+    backend = await asyncio.start_server(silent, "127.0.0.1", 0)
+    server = RouterServer(RouterConfig(etcd_endpoints=etcd_endpoint, port=0,
+                                       response_timeout_s=0.5, shutdown_grace_s=2))
+    await server.start()
+    try:
+        host = f"mute.{DOMAIN}"
+        await put_app(etcd, "mute", [host])
+        await put_instance(etcd, "mute", 0, backend.sockets[0].getsockname()[1])
+        await routed(server, host, 1)
+        response = await get(server.port, host)
+        assert response.status == 502
+        assert response.headers["x-cf-routererror"] == "endpoint_failure"
+    finally:
+        await server.stop()
+        backend.close()
+        await backend.wait_closed()
+
+
+async def test_a_client_that_shuts_its_sending_side_still_gets_its_answer(
+    etcd: Etcd, router: RouterServer, backends: list[Backend]
+) -> None:
+    host = await app_on(etcd, router, "web", backends[:1])
+    client = await RawClient.connect(router.port)
+    try:
+        await client.send(RawClient.encode("GET", "/?half=closed", host))
+        client.writer.write_eof()
+        response = await client.read_response()
+        assert response.json()["path"] == "/?half=closed"
+        assert await client.closed_by_peer()
+    finally:
+        await client.close()
+
+
+async def test_an_oversized_head_is_refused(router: RouterServer) -> None:
+    client = await RawClient.connect(router.port)
+    try:
+        await client.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+        response = await client.read_response()
+        assert response.status == 400
+        assert b"request head larger than 65536 bytes" in response.body
+    finally:
+        await client.close()
+
+
+async def test_idle_and_never_finished_heads_are_closed(etcd_endpoint: str) -> None:
+    server = RouterServer(RouterConfig(etcd_endpoints=etcd_endpoint, port=0,
+                                       client_idle_timeout_s=0.5, shutdown_grace_s=2))
+    await server.start()
+    idle = await RawClient.connect(server.port)
+    slow = await RawClient.connect(server.port)
+    try:
+        await slow.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow")    # and never the rest
+        assert await idle.closed_by_peer()
+        assert await slow.closed_by_peer()
+    finally:
+        await idle.close()
+        await slow.close()
+        await server.stop()

@@ -38,7 +38,7 @@ def test_apps_do_not_share_capacity() -> None:
 
 def test_unknown_app_has_no_lines_and_forget_clears() -> None:
     recent = RecentLogs()
-    assert recent.capacity == 100
+    assert recent.capacity == 1000
     assert recent.recent("nobody") == []
     recent.append(line("web", 1))
     recent.forget("web")
@@ -57,3 +57,17 @@ def test_returns_a_copy() -> None:
 def test_rejects_a_capacity_below_one(capacity: int) -> None:
     with pytest.raises(ValueError, match="capacity must be at least 1"):
         RecentLogs(capacity)
+
+
+def test_an_app_idle_for_an_hour_is_dropped_a_busy_one_kept() -> None:
+    now = [0.0]
+    recent = RecentLogs(capacity=3, clock=lambda: now[0])
+    recent.append(line("quiet", 1))
+    now[0] = 1800.0
+    recent.append(line("busy", 2))
+    now[0] = 3599.0
+    assert recent.drop_idle() == []
+    now[0] = 3600.0
+    assert recent.drop_idle() == ["quiet"]
+    assert recent.apps() == ["busy"]
+    assert recent.recent("quiet") == []

@@ -7,7 +7,14 @@ import json
 import pytest
 
 from logagg.config import LogaggConfig
-from logagg.envelope import Envelope, app_id_problem, dropped_notice, parse_envelope
+from logagg.envelope import (
+    MAX_MESSAGE_BYTES,
+    Envelope,
+    app_id_problem,
+    dropped_notice,
+    parse_envelope,
+    split_message,
+)
 from logagg.errors import InvalidEnvelope
 from logagg.frames import decode_frame, encode_frame
 
@@ -74,8 +81,21 @@ def test_decode_frame_rejects_bad_frames(frame: str, problem: str) -> None:
 def test_config_defaults_and_checks() -> None:
     config = LogaggConfig(etcd_endpoints="127.0.0.1:2379")
     assert (config.host, config.port, config.recent_lines, config.subscriber_queue) == (
-        "127.0.0.1", 0, 100, 1000)
+        "127.0.0.1", 0, 1000, 1000)
     with pytest.raises(ValueError, match="port") as caught:
         LogaggConfig(etcd_endpoints="", port=70000, recent_lines=0, subscriber_queue=0)
     for field in ("port", "etcd_endpoints", "recent_lines", "subscriber_queue"):
         assert f"{field}:" in str(caught.value)
+
+
+@pytest.mark.parametrize("message", ["", "short", "a" * 4096, "a" * 4097, "é" * 3000,
+                                     "x" + "€" * 2000, "😀" * 1500])
+def test_split_message_keeps_pieces_under_4096_bytes_and_characters_whole(message: str) -> None:
+    pieces = split_message(message)
+    assert "".join(pieces) == message
+    assert all(len(piece.encode()) <= MAX_MESSAGE_BYTES for piece in pieces)
+    assert len(pieces) == max(1, -(-len(message.encode()) // MAX_MESSAGE_BYTES)) or all(pieces)
+
+
+def test_split_message_of_a_10k_line_gives_three_pieces() -> None:
+    assert [len(p) for p in split_message("a" * 10_000)] == [4096, 4096, 1808]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from router.headers import (
     Framing,
     build_request_head,
     build_response_head,
-    content_length,
-    is_chunked,
+    new_request_id,
     response_framing,
+    scan,
 )
 from router.pool import Endpoint
 
@@ -142,50 +144,62 @@ def test_a_sized_request_keeps_its_content_length() -> None:
 )
 def test_response_framing(status: int, headers: list[tuple[bytes, bytes]], head_request: bool,
                           http_10: bool, framing: Framing) -> None:
-    assert response_framing(status, headers, head_request=head_request,
+    assert response_framing(status, scan(headers), head_request=head_request,
                             client_http_10=http_10) is framing
 
 
 def test_response_head_is_reframed_and_stripped() -> None:
-    head = build_response_head(
-        200, b"OK",
-        [(b"Content-Type", b"text/plain"), (b"Transfer-Encoding", b"chunked"),
-         (b"Connection", b"keep-alive, X-Hop"), (b"X-Hop", b"1"), (b"Keep-Alive", b"timeout=4")],
-        framing=Framing.CHUNKED, keep_alive=True, client_http_10=False,
-    )
+    headers = [(b"Content-Type", b"text/plain"), (b"Transfer-Encoding", b"chunked"),
+               (b"Connection", b"keep-alive, X-Hop"), (b"X-Hop", b"1"),
+               (b"Keep-Alive", b"timeout=4")]
+    head = build_response_head(200, b"OK", headers, scan(headers), framing=Framing.CHUNKED,
+                               keep_alive=True, client_http_10=False)
     assert head == (
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
 
 
 def test_response_head_says_close_or_keep_alive_when_needed() -> None:
-    closing = build_response_head(200, b"OK", [(b"Content-Length", b"0")],
-                                  framing=Framing.LENGTH, keep_alive=False, client_http_10=False)
+    sized = [(b"Content-Length", b"0")]
+    closing = build_response_head(200, b"OK", sized, scan(sized), framing=Framing.LENGTH,
+                                  keep_alive=False, client_http_10=False)
     assert closing.endswith(b"Content-Length: 0\r\nConnection: close\r\n\r\n")
-    old_client = build_response_head(200, b"OK", [(b"Content-Length", b"0")],
-                                     framing=Framing.LENGTH, keep_alive=True, client_http_10=True)
+    old_client = build_response_head(200, b"OK", sized, scan(sized), framing=Framing.LENGTH,
+                                     keep_alive=True, client_http_10=True)
     assert old_client.endswith(b"Connection: keep-alive\r\n\r\n")
-    until_close = build_response_head(200, b"OK", [], framing=Framing.CLOSE, keep_alive=True,
-                                      client_http_10=True)
+    until_close = build_response_head(200, b"OK", [], scan([]), framing=Framing.CLOSE,
+                                      keep_alive=True, client_http_10=True)
     assert until_close.endswith(b"Connection: close\r\n\r\n")
 
 
 def test_a_101_keeps_upgrade_and_connection() -> None:
-    head = build_response_head(
-        101, b"Switching Protocols",
-        [(b"Upgrade", b"websocket"), (b"Connection", b"Upgrade"), (b"Sec-WebSocket-Accept", b"x")],
-        framing=Framing.NONE, keep_alive=True, client_http_10=False, upgrade=True,
-    )
+    headers = [(b"Upgrade", b"websocket"), (b"Connection", b"Upgrade"),
+               (b"Sec-WebSocket-Accept", b"x")]
+    head = build_response_head(101, b"Switching Protocols", headers, scan(headers),
+                               framing=Framing.NONE, keep_alive=True, client_http_10=False,
+                               upgrade=True)
     assert head == (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: x\r\n\r\n"
     )
 
 
-def test_framing_helpers() -> None:
-    assert is_chunked([(b"transfer-encoding", b"Chunked")])
-    assert not is_chunked([(b"Transfer-Encoding", b"chunked, gzip")])
-    assert not is_chunked([])
-    assert content_length([(b"content-length", b" 12 ")]) == 12
-    assert content_length([(b"Content-Length", b"x")]) is None
-    assert content_length([]) is None
+def test_scan_finds_framing_and_hop_by_hop_names_in_one_pass() -> None:
+    facts = scan([(b"transfer-encoding", b"gzip, Chunked"), (b"Connection", b"close, X-A"),
+                  (b"content-length", b" 12 ")])
+    assert facts.chunked
+    assert facts.length == 12
+    assert {b"close", b"x-a", b"connection", b"upgrade"} <= facts.hop
+    assert facts.names == (b"transfer-encoding", b"connection", b"content-length")
+    assert not scan([(b"Transfer-Encoding", b"chunked, gzip")]).chunked
+    assert scan([(b"Content-Length", b"x")]).length is None
+    assert scan([]) == scan([])
+
+
+def test_request_ids_are_version_4_uuids() -> None:
+    ids = {new_request_id() for _ in range(200)}
+    assert len(ids) == 200
+    for raw in ids:
+        parsed = uuid.UUID(raw.decode())
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122

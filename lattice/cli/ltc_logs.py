@@ -1,0 +1,95 @@
+"""ltc's log commands beyond `ltc logs`: `ltc debug-logs`, and crash logs in `ltc status`.
+
+Crash logs live in the log aggregator, not in the brain: `ltc status` asks both, and still
+answers for a removed app whose crash logs the aggregator keeps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from lattice.cli import messages
+from lattice.client.app_runner import AppStatus
+from lattice.client.connection import Connection
+from lattice.client.errors import AppNotFound, LogStreamFailed
+from lattice.client.logs import DEBUG_APP_ID, crash_logs, recent_logs, tail_logs
+from logagg.crashes import CrashRecord
+
+
+@dataclass(frozen=True)
+class StatusWithCrashes:
+    app: str
+    status: AppStatus | None              # None: the app was removed
+    crashes: tuple[CrashRecord, ...]
+    crashes_unavailable: str | None = None   # why the aggregator could not be asked
+
+    def text(self) -> str:
+        if self.status is None:
+            return messages.removed_app_crashes(self.app, self.crashes)
+        text = messages.app_status(self.status) + messages.crash_logs(self.crashes)
+        if self.crashes_unavailable is not None:
+            text += messages.crash_logs_unavailable(self.crashes_unavailable)
+        return text
+
+    def json(self) -> str:
+        data: dict[str, Any]
+        if self.status is None:
+            data = {"process_guid": self.app, "removed": True}
+        else:
+            data = json.loads(messages.app_status_json(self.status))
+        data["crash_logs"] = messages.crash_logs_json(self.crashes)
+        if self.crashes_unavailable is not None:
+            data["crash_logs_unavailable"] = self.crashes_unavailable
+        return json.dumps(data, indent=2)
+
+
+async def status_with_crashes(connection: Connection, app: str) -> StatusWithCrashes:
+    """The app's status and its crash logs; AppNotFound only if neither knows the app."""
+    not_found: AppNotFound | None = None
+    status: AppStatus | None = None
+    try:
+        status = await connection.apps.status(app)
+    except AppNotFound as exc:
+        not_found = exc
+    try:
+        records = await crash_logs(connection.session, connection.target, app)
+    except LogStreamFailed as exc:
+        if not_found is not None:
+            raise not_found from exc
+        return StatusWithCrashes(app, status, (), str(exc))
+    if not_found is not None and not records:
+        raise not_found
+    return StatusWithCrashes(app, status, tuple(records))
+
+
+@click.command("debug-logs")
+@click.option("--recent", is_flag=True,
+              help="Print the recent lines and exit (with -f: then follow).")
+@click.option("-f", "--follow", is_flag=True, help="With --recent: keep following afterwards.")
+@click.pass_context
+def debug_logs(ctx: click.Context, recent: bool, follow: bool) -> None:
+    """Stream the box's own components' logs (app id lattice-debug); Ctrl-C ends."""
+    from lattice.cli.ltc import LtcContext, reported_errors  # ltc imports this module
+
+    obj: LtcContext = ctx.obj
+    with reported_errors():
+        try:
+            obj.run(lambda connection: print_logs(connection, DEBUG_APP_ID, recent=recent,
+                                                  follow=follow))
+        except KeyboardInterrupt:
+            return  # the usual way to stop tailing: not a failure
+
+
+async def print_logs(connection: Connection, app: str, *, recent: bool, follow: bool) -> None:
+    """`ltc logs`: recent lines only, live lines only, or recent then live with no gap."""
+    if recent and not follow:
+        for envelope in await recent_logs(connection.session, connection.target, app):
+            click.echo(messages.log_line(envelope))
+        return
+    async for envelope in tail_logs(connection.session, connection.target, app,
+                                    with_recent=recent):
+        click.echo(messages.log_line(envelope))
