@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 USERNAME_ENV = "LATTICE_USERNAME"
 PASSWORD_ENV = "LATTICE_PASSWORD"  # noqa: S105 - the name of a variable, not a password
@@ -68,7 +69,7 @@ def unauthorized_body() -> dict[str, object]:
 
 def basic_auth_middleware(
     credentials: Credentials | None, *, open_paths: Iterable[str] = ("/health",)
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """aiohttp middleware: 401 without the box's credentials (no-op for an open box)."""
     exempt = frozenset(open_paths)
 

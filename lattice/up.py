@@ -19,6 +19,7 @@ import docker.errors
 import structlog
 
 from lattice import etcd_server
+from lattice.auth import PASSWORD_ENV, USERNAME_ENV, Credentials
 from lattice.store import Etcd, ensure_cluster_id
 from lattice.supervisor import ProcessSpec, Supervisor
 
@@ -39,6 +40,7 @@ class UpConfig:
     listen: str = "127.0.0.1"
     etcd: str | None = None         # existing endpoints; None: spawn etcd under data_dir
     cells: int = 1
+    credentials: Credentials | None = None  # None: an open box, reachable from loopback only
 
     @property
     def cell_ids(self) -> list[str]:
@@ -59,10 +61,11 @@ def check_config(config: UpConfig) -> None:
         address = ipaddress.ip_address(config.listen)
     except ValueError as exc:
         raise UpError(f"--listen {config.listen!r} is not an IP address") from exc
-    if not address.is_loopback:
+    if not address.is_loopback and config.credentials is None:
         raise UpError(
             f"--listen {config.listen} would make the box reachable from a network, which needs "
-            "credentials; authentication is not available yet, so listen on 127.0.0.1"
+            f"credentials: give --username and --password (or {USERNAME_ENV} and "
+            f"{PASSWORD_ENV}), or listen on 127.0.0.1"
         )
     if not 1 <= config.router_port <= 65535:
         raise UpError(f"--router-port {config.router_port} is outside 1-65535")
@@ -109,20 +112,32 @@ class PidLock:
             self.path.unlink()
 
 
-def _component(name: str, *args: str) -> ProcessSpec:
+def component_env(credentials: Credentials | None) -> dict[str, str]:
+    """The children's environment. Credentials travel here, never in argv, where `ps` and the
+    supervisor's log lines would show them; an open box removes any inherited ones."""
+    env = {k: v for k, v in os.environ.items() if k not in (USERNAME_ENV, PASSWORD_ENV)}
+    if credentials is not None:
+        env[USERNAME_ENV] = credentials.username
+        env[PASSWORD_ENV] = credentials.password
+    return env
+
+
+def _component(name: str, env: dict[str, str], *args: str) -> ProcessSpec:
     argv = [sys.executable, "-m", "lattice.cli.server", name, *args]
-    return ProcessSpec(name=name, argv=argv, env=dict(os.environ))
+    return ProcessSpec(name=name, argv=argv, env=env)
 
 
 def component_specs(config: UpConfig, etcd: str) -> list[ProcessSpec]:
+    env = component_env(config.credentials)
     specs = [
-        _component("brain", "--etcd", etcd, "--domain", config.domain),
-        _component("logagg", "--etcd", etcd, "--domain", config.domain),
-        _component("router", "--etcd", etcd, "--listen", config.listen,
+        _component("brain", env, "--etcd", etcd, "--domain", config.domain),
+        _component("logagg", env, "--etcd", etcd, "--domain", config.domain),
+        _component("router", env, "--etcd", etcd, "--listen", config.listen,
                    "--port", str(config.router_port)),
     ]
     for i, cell_id in enumerate(config.cell_ids):
-        spec = _component("cell", "--etcd", etcd, "--cell-id", cell_id,
+        # Cells need the credentials too: they publish their logs to the aggregator.
+        spec = _component("cell", env, "--etcd", etcd, "--cell-id", cell_id,
                           "--address", config.cell_address(i))
         specs.append(ProcessSpec(name=cell_id, argv=spec.argv, env=spec.env))
     return specs
@@ -132,8 +147,9 @@ async def wait_until_ready(config: UpConfig, timeout_s: float = READY_TIMEOUT_S)
     """Ready means: through the router, the API answers, every cell is present and the log
     aggregator answers. That is what a user's first `ltc` command needs."""
     deadline = time.monotonic() + timeout_s
-    api = {"Host": f"receptor.{config.domain}"}
-    logs = {"Host": f"doppler.{config.domain}"}
+    auth = {} if config.credentials is None else {"Authorization": config.credentials.header()}
+    api = {"Host": f"receptor.{config.domain}", **auth}
+    logs = {"Host": f"doppler.{config.domain}", **auth}
     last = "nothing answered yet"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         while time.monotonic() < deadline:

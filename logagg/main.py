@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from lattice.auth import Credentials, basic_auth_middleware
 from lattice.models import ServiceRecord
 from lattice.store import Change, Etcd, Informer, LeasedRecords, keys
 from logagg.config import LogaggConfig
@@ -24,7 +25,8 @@ LEASE_TTL_S = 5
 SHUTDOWN_TIMEOUT_S = 5.0
 
 
-async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None) -> None:
+async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None,
+                credentials: Credentials | None = None) -> None:
     """Serve until cancelled; `ready` is set once serving and registered in etcd.
 
     Shutdown is ordered: stop accepting, close the WebSockets, release the lease (so the router
@@ -32,6 +34,8 @@ async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None) -> 
     """
     etcd = Etcd(config.etcd_endpoints)
     app = create_app(config)
+    # First, so that nothing else runs for a request without the box's credentials.
+    app.middlewares.insert(0, basic_auth_middleware(credentials))
     aggregator = app[AGGREGATOR]
 
     def on_desired_change(change: Change) -> None:

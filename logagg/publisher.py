@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 
+from lattice.auth import Credentials
 from lattice.models import ServiceRecord
 from lattice.store import Change, Etcd, Informer, keys
 from logagg.envelope import Envelope, dropped_notice
@@ -89,10 +90,13 @@ def aggregator_addresses(informer: Informer) -> list[str]:
 
 
 class LogPublisher:
-    def __init__(self, etcd: Etcd, *, backlog: int = 10_000) -> None:
+    def __init__(self, etcd: Etcd, *, backlog: int = 10_000,
+                 credentials: Credentials | None = None) -> None:
         if backlog < 1:
             raise ValueError(f"publisher backlog must hold at least 1 line, got {backlog}")
         self._etcd = etcd
+        # The aggregator of a box with credentials refuses an ingest without them.
+        self._headers = {} if credentials is None else {"Authorization": credentials.header()}
         self.backlog_capacity = backlog
         self.dropped_total = 0          # lines dropped from a full backlog, over the lifetime
         # Guards the backlog and the counters: emit() may run on other threads.
@@ -246,6 +250,7 @@ class LogPublisher:
         try:
             ws = await session.ws_connect(
                 f"ws://{address}/ingest",
+                headers=self._headers,
                 heartbeat=HEARTBEAT_S,
                 timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_S),
             )

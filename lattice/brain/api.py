@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from lattice import __version__
+from lattice.auth import Credentials, basic_auth_middleware
 from lattice.brain import routes as route_rules
 from lattice.brain.controller import Clock
 from lattice.brain.db import LRPDB
@@ -203,8 +204,12 @@ async def health(_: web.Request) -> web.Response:
     return _json({"status": "ok"})
 
 
-def create_app(deps: ApiDeps) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+def create_app(deps: ApiDeps, *, credentials: Credentials | None = None) -> web.Application:
+    # Authentication first: a request without the box's credentials reaches no handler.
+    app = web.Application(
+        middlewares=[basic_auth_middleware(credentials), errors_middleware],
+        client_max_size=4 * 1024 * 1024,
+    )
     app[DEPS] = deps
     app.router.add_post("/v1/desired_lrps", create_desired_lrp)
     app.router.add_get("/v1/desired_lrps", list_desired_lrps)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lattice.auth import Credentials
+
 
 @dataclass(frozen=True, kw_only=True)
 class BrainConfig:
@@ -13,3 +15,4 @@ class BrainConfig:
     domain: str = "lattice.localhost"
     converge_interval_s: float = 5.0
     cell_grace_s: float = 6.0
+    credentials: Credentials | None = None  # None: an open box (loopback only)

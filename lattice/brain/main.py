@@ -42,7 +42,8 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         ),
     )
     app = create_app(ApiDeps(db=db, view=view, images=images, domain=config.domain,
-                             clock=time.time_ns))
+                             clock=time.time_ns),
+                     credentials=config.credentials)
     register_task_routes(app, TaskApiDeps(db=TaskDB(etcd), clock=time.time_ns))
     task_view = TaskView(etcd)
     view.extra_usage = task_view.usage

@@ -2,7 +2,8 @@
 
     code  name               when
     0     SUCCESS
-    10    BAD_TARGET         no target set, the box does not answer, or it is not a lattice
+    10    BAD_TARGET         no target set, the box does not answer, is not a lattice, or
+                             refuses the credentials (none or wrong ones)
     11    PLACEMENT_ERROR    an instance cannot be placed on any cell (no cell, no room)
     12    FILE_SYSTEM_ERROR  the config file cannot be read or written
     13    INVALID_SYNTAX     bad arguments or flags; refused before anything was sent
@@ -23,6 +24,7 @@ from lattice.client.errors import (
     ConfigError,
     InvalidInput,
     PlacementFailed,
+    Unauthorized,
     WaitTimedOut,
 )
 
@@ -49,7 +51,7 @@ def exit_code_for(error: ClientError) -> ExitCode:
         return ExitCode.INVALID_SYNTAX
     if isinstance(error, ConfigError):
         return ExitCode.FILE_SYSTEM_ERROR
-    if isinstance(error, BadTarget):
+    if isinstance(error, BadTarget | Unauthorized):
         return ExitCode.BAD_TARGET
     if isinstance(error, PlacementFailed):
         return ExitCode.PLACEMENT_ERROR

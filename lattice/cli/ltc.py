@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from lattice import __version__
+from lattice.auth import Credentials
 from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode, exit_code_for
 from lattice.cli.ltc_logs import debug_logs, print_logs, status_with_crashes
@@ -30,7 +32,7 @@ from lattice.client.app_spec import (
     parse_duration,
 )
 from lattice.client.connection import Connection, connect
-from lattice.client.errors import BadTarget, ClientError
+from lattice.client.errors import BadTarget, ClientError, InvalidInput, Unauthorized
 from lattice.client.receptor import Info
 from lattice.client.target import (
     CONFIG_ENV,
@@ -40,7 +42,7 @@ from lattice.client.target import (
     parse_target,
     save_target,
 )
-from lattice.models import DesiredLRP
+from lattice.models import DesiredLRP, FieldError
 
 T = TypeVar("T")
 
@@ -51,10 +53,18 @@ TIMEOUT_HELP = "How long to wait for every instance to be RUNNING: 30, 30s, 2m."
 class LtcContext:
     config_path: Path
     target_text: str | None = None   # --target / $LATTICE_TARGET, ahead of the saved target
+    target_override: Target | None = None   # `ltc target` checking a new target
 
     def target(self) -> Target:
+        if self.target_override is not None:
+            return self.target_override
         if self.target_text:
-            return parse_target(self.target_text)
+            # The saved credentials go with --target when it names the saved box.
+            given = parse_target(self.target_text)
+            saved = load_target(self.config_path)
+            if saved is not None and saved == given:
+                return saved
+            return given
         saved = load_target(self.config_path)
         if saved is None:
             raise BadTarget(messages.NO_TARGET)
@@ -145,21 +155,54 @@ def cli(ctx: click.Context, config_path: Path | None, target_text: str | None) -
 
 @cli.command()
 @click.argument("domain", required=False, metavar="DOMAIN[:PORT]")
+@click.option("--username", default=None,
+              help="The box's username; the password is read from standard input when no "
+                   "terminal is attached, else asked for.")
 @click.pass_obj
-def target(obj: LtcContext, domain: str | None) -> None:
-    """Set the box to talk to (its router), or show the current one."""
+def target(obj: LtcContext, domain: str | None, username: str | None) -> None:
+    """Set the box to talk to (its router), or show the current one.
+
+    A box that requires credentials answers 401: then they are asked for (as Lattice's ltc
+    did) and saved with the target, in a file only its owner can read.
+    """
     with reported_errors():
         if domain is None:
             click.echo(messages.current_target(load_target(obj.config_path)))
             return
         new = parse_target(domain)
-
-        async def check(connection: Connection) -> Info:
-            return await connection.receptor.info()
-
-        info = LtcContext(obj.config_path, str(new)).run(check)
+        if username is not None:
+            new = new.with_credentials(ask_credentials(username))
+        try:
+            info = check_target(obj, new)
+        except Unauthorized:
+            if username is not None or not sys.stdin.isatty():
+                raise
+            new = new.with_credentials(ask_credentials(None))
+            info = check_target(obj, new)
         save_target(obj.config_path, new)
     click.echo(messages.target_set(new, info))
+
+
+def check_target(obj: LtcContext, new: Target) -> Info:
+    async def check(connection: Connection) -> Info:
+        return await connection.receptor.info()
+
+    return LtcContext(obj.config_path, target_override=new).run(check)
+
+
+def ask_credentials(username: str | None) -> Credentials:
+    """Prompt on a terminal; for scripts, the password is the first line of standard input."""
+    if not sys.stdin.isatty():
+        if username is None:
+            raise BadTarget(messages.CREDENTIALS_NEEDED_NO_TERMINAL)
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise InvalidInput([FieldError("password", messages.NO_PASSWORD)])
+        return Credentials(username, password)
+    if username is None:
+        username = str(click.prompt(messages.USERNAME_PROMPT))
+    password = str(click.prompt(messages.PASSWORD_PROMPT, hide_input=True))
+    return Credentials(username, password)
 
 
 @cli.command(context_settings={"show_default": True})

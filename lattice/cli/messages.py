@@ -21,6 +21,7 @@ from lattice.client.errors import (
     InstancesCrashed,
     InvalidInput,
     PlacementFailed,
+    Unauthorized,
     WaitTimedOut,
 )
 from lattice.client.receptor import Info
@@ -90,6 +91,8 @@ def _api_error(error: ApiError) -> str:
             f"{image}. No registry is reachable: build or load the image into the box's "
             "Docker engine first."
         )
+    if isinstance(error, Unauthorized):
+        return UNAUTHORIZED
     if isinstance(error, AppNotFound):
         return error.message or "no such app"
     if isinstance(error, AppAlreadyExists):
@@ -262,6 +265,52 @@ def log_line(envelope: Envelope, tz: tzinfo | None = None) -> str:
         source += f"|{envelope.source_instance}"
     message = envelope.message.rstrip("\r\n")
     return f"{moment:%m/%d %H:%M:%S}.{nanos // 10_000_000:02d} [{source}] {message}"
+
+
+# -- logs: recent lines, crash logs (issue 5) ----------------------------------------------------
+
+
+def crash_logs(records: Sequence[CrashRecord], tz: tzinfo | None = None) -> str:
+    """Each crashed instance's last crash: its exit status, reason and last lines."""
+    if not records:
+        return ""
+    lines = ["", "Last crash of each crashed instance (kept by the log aggregator):"]
+    for record in records:
+        status = NONE if record.exit_status is None else str(record.exit_status)
+        moment = datetime.fromtimestamp(record.crashed_at / 1e9, tz)
+        lines.append(f"  instance {record.index}: exit status {status}, {record.reason} "
+                     f"({moment:%m/%d %H:%M:%S})")
+        if not record.lines:
+            lines.append("    (no output)")
+        lines += [f"    {log_line(envelope, tz)}" for envelope in record.lines]
+    return "\n".join(lines)
+
+
+def removed_app_crashes(app: str, records: Sequence[CrashRecord],
+                        tz: tzinfo | None = None) -> str:
+    return f"App {app} was removed.{crash_logs(records, tz)}"
+
+
+def crash_logs_unavailable(reason: str) -> str:
+    return f"\n(crash logs unavailable: {reason})"
+
+
+def crash_logs_json(records: Sequence[CrashRecord]) -> list[dict[str, Any]]:
+    return [record.to_dict() for record in records]
+
+
+# -- authentication, cluster, version, smoke test (issue 3: auth, watching, many cells) ----------
+
+UNAUTHORIZED = (
+    "the box requires credentials and refused these: run `ltc target DOMAIN[:PORT]` again "
+    "(it asks for them; `--username U` reads the password from standard input)"
+)
+CREDENTIALS_NEEDED_NO_TERMINAL = (
+    "the box requires credentials: give --username and pass the password on standard input"
+)
+NO_PASSWORD = "no password on standard input"  # noqa: S105 - a message, not a password
+USERNAME_PROMPT = "Username"
+PASSWORD_PROMPT = "Password"  # noqa: S105 - a prompt, not a password
 
 
 # -- logs: recent lines, crash logs (issue 5) ----------------------------------------------------

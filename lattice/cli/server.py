@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-from lattice import __version__
+from lattice import __version__, auth
 from lattice import logs as lattice_logs
+from lattice.auth import Credentials
 
 ETCD_OPTION = click.option(
     "--etcd", "etcd", required=True, envvar="LATTICE_ETCD",
@@ -24,6 +25,16 @@ DOMAIN_OPTION = click.option(
     "--domain", default="lattice.localhost", show_default=True, envvar="LATTICE_DOMAIN",
     help="The box's domain: apps are APP.DOMAIN, the API receptor.DOMAIN.",
 )
+
+
+def credentials_from_env() -> Credentials | None:
+    """The box's credentials, which `lattice up` hands its children in the environment."""
+    try:
+        return auth.from_env()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 JSON_LOGS_OPTION = click.option(
     "--json-logs/--console-logs", default=False, envvar="LATTICE_JSON_LOGS",
     help="Log events as JSON lines (for machines) or as readable lines.",
@@ -67,15 +78,24 @@ def main() -> None:
 @click.option("--etcd", "etcd", default=None, envvar="LATTICE_ETCD",
               help="Use these etcd endpoints instead of starting etcd.")
 @click.option("--cells", type=int, default=1, show_default=True, help="How many cells to run.")
+@click.option("--username", envvar=auth.USERNAME_ENV, default="",
+              help="Require these credentials on every API and log request.")
+@click.option("--password", envvar=auth.PASSWORD_ENV, default="",
+              help=f"The password; prefer ${auth.PASSWORD_ENV}, which `ps` does not show.")
 @JSON_LOGS_OPTION
 def up(data_dir: Path, domain: str, router_port: int, listen: str, etcd: str | None,
-       cells: int, json_logs: bool) -> None:
+       cells: int, username: str, password: str, json_logs: bool) -> None:
     """Start the whole box in the foreground; Ctrl-C stops it."""
     from lattice.up import UpConfig, UpError, run_up
 
     lattice_logs.configure("up", json=json_logs)
+    try:
+        credentials = auth.from_env({auth.USERNAME_ENV: username, auth.PASSWORD_ENV: password})
+    except ValueError as exc:
+        click.echo(f"lattice up: {exc} (--username and --password)", err=True)
+        sys.exit(1)
     config = UpConfig(data_dir=data_dir, domain=domain, router_port=router_port,
-                      listen=listen, etcd=etcd, cells=cells)
+                      listen=listen, etcd=etcd, cells=cells, credentials=credentials)
     try:
         asyncio.run(run_up(config, announce=lambda line: click.echo(line, err=True)))
     except UpError as exc:
@@ -96,7 +116,7 @@ def brain(etcd: str, domain: str, listen: str, port: int, json_logs: bool) -> No
 
     lattice_logs.configure("brain", json=json_logs)
     run_until_signalled(serve(BrainConfig(etcd_endpoints=etcd, host=listen, port=port,
-                                          domain=domain)))
+                                          domain=domain, credentials=credentials_from_env())))
 
 
 @main.command()
@@ -116,7 +136,8 @@ def cell(etcd: str, cell_id: str, address: str, memory_mb: int | None, disk_mb: 
     lattice_logs.configure("cell", json=json_logs)
     run_until_signalled(serve(CellConfig(etcd_endpoints=etcd, cell_id=cell_id, address=address,
                                          memory_mb=memory_mb, disk_mb=disk_mb,
-                                         containers=containers)))
+                                         containers=containers),
+                              credentials=credentials_from_env()))
 
 
 @main.command()
@@ -150,7 +171,8 @@ def logagg(etcd: str, domain: str, listen: str, port: int, recent_lines: int,
 
     lattice_logs.configure("logagg", json=json_logs)
     run_until_signalled(serve(LogaggConfig(etcd_endpoints=etcd, domain=domain, host=listen,
-                                           port=port, recent_lines=recent_lines)))
+                                           port=port, recent_lines=recent_lines),
+                              credentials=credentials_from_env()))
 
 
 if __name__ == "__main__":

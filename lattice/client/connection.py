@@ -33,8 +33,12 @@ async def connect(target: Target) -> AsyncIterator[Connection]:
         connector = aiohttp.TCPConnector(resolver=resolver)
         # No session-wide timeout: a log tail lasts as long as the user wants. Each API call
         # carries its own (receptor.REQUEST_TIMEOUT).
+        # Credentials on the session reach every request: API calls and the log WebSocket.
+        headers = {}
+        if target.credentials is not None:
+            headers["Authorization"] = target.credentials.header()
         async with aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None)
+            connector=connector, timeout=aiohttp.ClientTimeout(total=None), headers=headers
         ) as session:
             receptor = ReceptorClient(session, target.receptor_url)
             yield Connection(target, session, receptor, AppRunner(receptor, target))

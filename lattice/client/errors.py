@@ -7,6 +7,7 @@
     ├── ProtocolError       the answer does not follow the API contract
     ├── ApiError            the API answered with an error (status, type, message, fields)
     │   ├── InvalidRequest      400: one or more fields are invalid (all of them listed)
+    │   ├── Unauthorized        401: the box requires credentials, none or wrong ones sent
     │   ├── AppNotFound         404: no app by that name
     │   └── AppAlreadyExists    409: an app by that name exists
     ├── LogStreamFailed     the log stream could not be opened or broke
@@ -75,6 +76,10 @@ class InvalidRequest(ApiError):
     pass
 
 
+class Unauthorized(ApiError):
+    pass
+
+
 class AppNotFound(ApiError):
     pass
 
@@ -86,6 +91,7 @@ class AppAlreadyExists(ApiError):
 _BY_TYPE: dict[str, type[ApiError]] = {
     "InvalidRequest": InvalidRequest,
     "InvalidJSON": InvalidRequest,
+    "Unauthorized": Unauthorized,
     "DesiredLRPNotFound": AppNotFound,
     "DesiredLRPAlreadyExists": AppAlreadyExists,
 }

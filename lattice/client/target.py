@@ -1,8 +1,9 @@
 """The target: which box ltc talks to (`DOMAIN[:PORT]` of its router), and where that is saved.
 
 The router serves the API at `receptor.<domain>`, the log stream at `doppler.<domain>` and each
-app at `<route>`, all on one port. The target is saved as `{"domain", "port"}` in the config
-file (`$LATTICE_CONFIG`, default `~/.lattice/config.json`), readable by its owner only.
+app at `<route>`, all on one port. The target is saved as `{"domain", "port"}`, plus
+`{"username", "password"}` for a box that requires credentials, in the config file
+(`$LATTICE_CONFIG`, default `~/.lattice/config.json`), readable by its owner only.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import ipaddress
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lattice.auth import Credentials
 from lattice.client.errors import ConfigError, InvalidInput
 from lattice.models import FieldError
 from lattice.models.desired import HOSTNAME_PATTERN
@@ -29,6 +31,11 @@ DIR_MODE = 0o700
 class Target:
     domain: str
     port: int = DEFAULT_PORT
+    # Sent with every request; never part of the target's text (`__str__`) or its equality.
+    credentials: Credentials | None = field(default=None, compare=False)
+
+    def with_credentials(self, credentials: Credentials | None) -> Target:
+        return replace(self, credentials=credentials)
 
     def __str__(self) -> str:
         return self.domain if self.port == DEFAULT_PORT else f"{self.domain}:{self.port}"
@@ -101,7 +108,11 @@ def load_target(path: Path) -> Target | None:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
         data = json.loads(raw)
-        return Target(domain=str(data["domain"]), port=int(data["port"]))
+        credentials = None
+        if data.get("username") is not None:
+            credentials = Credentials(str(data["username"]), str(data["password"]))
+        return Target(domain=str(data["domain"]), port=int(data["port"]),
+                      credentials=credentials)
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is not a valid ltc config ({exc}); set the target again")\
             from exc
@@ -115,7 +126,11 @@ def save_target(path: Path, target: Target) -> None:
         try:
             os.fchmod(fd, FILE_MODE)  # mkstemp says 0600, but say so here where it matters
             with os.fdopen(fd, "w") as tmp:
-                json.dump({"domain": target.domain, "port": target.port}, tmp)
+                data: dict[str, object] = {"domain": target.domain, "port": target.port}
+                if target.credentials is not None:
+                    data["username"] = target.credentials.username
+                    data["password"] = target.credentials.password
+                json.dump(data, tmp)
                 tmp.write("\n")
             os.replace(tmp_name, path)
         except BaseException:

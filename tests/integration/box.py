@@ -79,6 +79,9 @@ class Box:
     router_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    extra_args: tuple[str, ...] = ()            # more `lattice up` flags, e.g. ("--cells", "3")
+    env: dict[str, str] = field(default_factory=dict)   # more environment for `lattice up`
+    authorization: str | None = None            # Authorization header for the box's API/logs
 
     @property
     def ltc_env(self) -> dict[str, str]:
@@ -91,8 +94,8 @@ class Box:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "lattice.cli.server", "up", "--data-dir",
                  str(self.data_dir), "--domain", self.domain, "--router-port",
-                 str(self.router_port)],
-                stdout=log, stderr=subprocess.STDOUT,
+                 str(self.router_port), *self.extra_args],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
             )
         wait_for(self._started, timeout, "`lattice up` to announce it is up")
 
@@ -142,6 +145,8 @@ class Box:
         try:
             payload = None if body is None else json.dumps(body).encode()
             headers = {"Host": host}
+            if self.authorization is not None:
+                headers["Authorization"] = self.authorization
             if payload is not None:
                 headers["Content-Type"] = "application/json"
             conn.request(method, path, body=payload, headers=headers)
