@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 
@@ -23,6 +24,7 @@ from lattice.cell.presence import PRESENCE_TTL_S, presence_records, resolve_capa
 from lattice.cell.rep import Rep
 from lattice.cell.reports import ActualReports
 from lattice.cell.runner import RunnerDeps
+from lattice.cell.tasks import TaskDeps, TaskRep
 from lattice.store import Etcd, LeasedRecords, ensure_cluster_id
 from logagg.publisher import LogPublisher
 
@@ -69,6 +71,11 @@ async def serve(
         etcd=etcd,
         sync_interval_s=config.sync_interval_s,
     )
+    task_rep = TaskRep(
+        TaskDeps(cluster_id=cluster_id, cell_id=config.cell_id, address=config.address,
+                 engine=engine, streams=streams, sink=sink, etcd=etcd, clock=time.time_ns),
+        sync_interval_s=config.sync_interval_s,
+    )
     background: list[asyncio.Task[None]] = []
     presence: LeasedRecords | None = None
     try:
@@ -76,6 +83,7 @@ async def serve(
             background.append(asyncio.create_task(publisher.run(), name="cell-log-publisher"))
         capacity = await resolve_capacity(config, engine)
         await rep.start()
+        await task_rep.start()
         presence = LeasedRecords(etcd, presence_records(config, capacity), ttl_s=PRESENCE_TTL_S)
         background.append(asyncio.create_task(presence.run(), name="cell-presence"))
         await presence.registered.wait()
@@ -85,6 +93,7 @@ async def serve(
             ready.set()
         await asyncio.Event().wait()
     finally:
+        await task_rep.stop()
         await rep.stop()
         if publisher is not None:
             await publisher.flush(LOG_FLUSH_S)
