@@ -267,38 +267,6 @@ def log_line(envelope: Envelope, tz: tzinfo | None = None) -> str:
     return f"{moment:%m/%d %H:%M:%S}.{nanos // 10_000_000:02d} [{source}] {message}"
 
 
-# -- logs: recent lines, crash logs (issue 5) ----------------------------------------------------
-
-
-def crash_logs(records: Sequence[CrashRecord], tz: tzinfo | None = None) -> str:
-    """Each crashed instance's last crash: its exit status, reason and last lines."""
-    if not records:
-        return ""
-    lines = ["", "Last crash of each crashed instance (kept by the log aggregator):"]
-    for record in records:
-        status = NONE if record.exit_status is None else str(record.exit_status)
-        moment = datetime.fromtimestamp(record.crashed_at / 1e9, tz)
-        lines.append(f"  instance {record.index}: exit status {status}, {record.reason} "
-                     f"({moment:%m/%d %H:%M:%S})")
-        if not record.lines:
-            lines.append("    (no output)")
-        lines += [f"    {log_line(envelope, tz)}" for envelope in record.lines]
-    return "\n".join(lines)
-
-
-def removed_app_crashes(app: str, records: Sequence[CrashRecord],
-                        tz: tzinfo | None = None) -> str:
-    return f"App {app} was removed.{crash_logs(records, tz)}"
-
-
-def crash_logs_unavailable(reason: str) -> str:
-    return f"\n(crash logs unavailable: {reason})"
-
-
-def crash_logs_json(records: Sequence[CrashRecord]) -> list[dict[str, Any]]:
-    return [record.to_dict() for record in records]
-
-
 # -- authentication, cluster, version, smoke test (issue 3: auth, watching, many cells) ----------
 
 UNAUTHORIZED = (
