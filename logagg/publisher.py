@@ -29,7 +29,7 @@ import structlog
 from lattice.auth import Credentials
 from lattice.models import ServiceRecord
 from lattice.store import Change, Etcd, Informer, keys
-from logagg.envelope import Envelope, dropped_notice, split_message
+from logagg.envelope import Envelope, dropped_notice
 from logagg.frames import encode_envelope, join_frame
 
 log = structlog.get_logger("logagg.publisher")
@@ -39,8 +39,7 @@ MAX_BATCH = 500
 # A frame is cut before it grows past this many characters of message text (JSON escaping can
 # grow it, but stays far below the aggregator's 16 MiB frame limit).
 MAX_FRAME_CHARS = 1024 * 1024
-# Longer messages are cut (then split into envelopes of MAX_MESSAGE_BYTES): one huge line must
-# not turn into thousands of envelopes.
+# Longer messages are cut: one huge line must not make a frame the aggregator refuses forever.
 MAX_MESSAGE_CHARS = 64 * 1024
 TRUNCATED_SUFFIX = " [truncated]"
 RETRY_INITIAL_S = 0.1
@@ -121,23 +120,14 @@ class LogPublisher:
     # -- producer side ----------------------------------------------------------------------
 
     def emit(self, envelope: Envelope) -> None:
-        """Queue one line to send; never blocks, never raises; safe from any thread.
-
-        A line longer than MAX_MESSAGE_BYTES leaves as several envelopes (same metadata, same
-        timestamp), so that no subscriber or drain receives an unbounded message.
-        """
-        message = envelope.message
-        if len(message) > MAX_MESSAGE_CHARS:
-            message = message[:MAX_MESSAGE_CHARS] + TRUNCATED_SUFFIX
-        pieces = split_message(message)
-        if len(pieces) == 1:
-            parts = [envelope if message is envelope.message
-                     else dataclasses.replace(envelope, message=message)]
-        else:
-            parts = [dataclasses.replace(envelope, message=piece) for piece in pieces]
+        """Queue one line to send; never blocks, never raises; safe from any thread."""
+        if len(envelope.message) > MAX_MESSAGE_CHARS:
+            envelope = dataclasses.replace(
+                envelope, message=envelope.message[:MAX_MESSAGE_CHARS] + TRUNCATED_SUFFIX
+            )
         with self._lock:
-            self._emitted += len(parts)
-            self._backlog.extend(parts)
+            self._emitted += 1
+            self._backlog.append(envelope)
             self._trim_locked()
         self._wake()
 

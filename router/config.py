@@ -20,6 +20,9 @@ class RouterConfig:
     max_attempts: int = 3                     # endpoints tried when dialing fails
     max_header_bytes: int = 64 * 1024         # a request head larger than this gets a 400
     shutdown_grace_s: float = 5.0             # in-flight requests may finish within this
+    # SO_REUSEPORT: several router processes (one per core) may listen on the same port, and
+    # the kernel spreads connections among them.
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         problems: list[str] = []

@@ -65,6 +65,7 @@ class RouterServer:
             self.config.port,
             backlog=LISTEN_BACKLOG,
             reuse_address=True,
+            reuse_port=self.config.reuse_port,
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
         log.info(

@@ -54,6 +54,7 @@ class BackendConnection(asyncio.Protocol):
         self._keep_alive = False
         self._until_close = False     # the body ends when the backend closes (no length given)
         self._ended = False           # the parser saw the end of the current response
+        self._unasked = False         # more bytes came after it: the backend is confused
         self._new_parser = False      # after a HEAD response: llhttp would wait for its body
         self._tunnel = False
         self._reading_paused = False
@@ -158,19 +159,25 @@ class BackendConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if self._ended:
             # A second response in one read: the backend answered something nobody asked.
-            self._keep_alive = False
+            # It is dropped, and the connection is not reused.
+            self._unasked = True
+            return
         self._status = 0
         self._reason = b""
         self._headers = []
         self._until_close = False
 
     def on_status(self, status: bytes) -> None:
-        self._reason += status      # llhttp may deliver it in pieces
+        if not self._unasked:
+            self._reason += status      # llhttp may deliver it in pieces
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        if not self._unasked:
+            self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self._unasked:
+            return
         status = self._status = self._parser.get_status_code()
         facts = scan(self._headers)
         if status >= 200:
@@ -188,6 +195,8 @@ class BackendConnection(asyncio.Protocol):
             self._sink.on_response_body(body)
 
     def on_message_complete(self) -> None:
+        if self._unasked:
+            return
         if self._status >= 200 and self._status != 101:
             self._ended = True
             self._until_close = False
@@ -202,7 +211,7 @@ class BackendConnection(asyncio.Protocol):
             self._parser = httptools.HttpResponseParser(self)
         sink, self._sink = self._sink, None
         if sink is not None:
-            sink.on_response_end(self._keep_alive)
+            sink.on_response_end(self._keep_alive and not self._unasked)
 
     def _fail(self, reason: str) -> None:
         sink, self._sink = self._sink, None

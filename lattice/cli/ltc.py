@@ -218,12 +218,6 @@ def ask_credentials(username: str | None) -> Credentials:
               help="Environment variable; repeatable.")
 @click.option("-M", "--monitor-port", type=int, help="Port to health-check [default: first].")
 @click.option("--no-monitor", is_flag=True, help="No health check: RUNNING once started.")
-@click.option("-U", "--monitor-url", metavar="PORT:/PATH",
-              help="HTTP health check: passes on a 200 from GET PATH on PORT.")
-@click.option("--monitor-command", metavar="'CMD ARGS'",
-              help="Health check run inside the container: passes on exit status 0.")
-@click.option("--monitor-timeout", metavar="DURATION",
-              help="Timeout of one health check [default: 1s].")
 @click.option("-R", "--http-route", "routes", multiple=True, metavar="HOST[:PORT]",
               help="Route; a name without a dot is under the box's domain. Repeatable. "
                    "[default: APP.<domain>]")
@@ -233,9 +227,8 @@ def ask_credentials(username: str | None) -> Credentials:
 def create(
     obj: LtcContext, app: str, image: str, command: tuple[str, ...], instances: int,
     memory_mb: int, cpu_weight: int, ports: str | None, env: tuple[str, ...],
-    monitor_port: int | None, no_monitor: bool, monitor_url: str | None,
-    monitor_command: str | None, monitor_timeout: str | None, routes: tuple[str, ...],
-    no_routes: bool, timeout: str,
+    monitor_port: int | None, no_monitor: bool, routes: tuple[str, ...], no_routes: bool,
+    timeout: str,
 ) -> None:
     """Run IMAGE as APP and wait until every instance is RUNNING."""
     with reported_errors():
@@ -243,8 +236,7 @@ def create(
             CreateFlags(
                 name=app, image=image, instances=instances, memory_mb=memory_mb,
                 cpu_weight=cpu_weight, ports=ports, env=env, command=command,
-                monitor_port=monitor_port, no_monitor=no_monitor, monitor_url=monitor_url,
-                monitor_command=monitor_command, monitor_timeout=monitor_timeout, routes=routes,
+                monitor_port=monitor_port, no_monitor=no_monitor, routes=routes,
                 no_routes=no_routes, timeout=timeout,
             )
         )

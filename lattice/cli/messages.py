@@ -27,7 +27,6 @@ from lattice.client.errors import (
 from lattice.client.receptor import Info
 from lattice.client.target import Target
 from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping
-from lattice.models.desired import describe_monitor
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
 
@@ -203,7 +202,7 @@ def app_status(status: AppStatus) -> str:
         ("Memory", memory(info.memory_mb)),
         ("CPU weight", str(info.cpu_weight)),
         ("Ports", ",".join(str(p) for p in run.ports) or NONE),
-        ("Monitor", describe_monitor(run.monitor)),
+        ("Monitor", NONE if run.monitor.port is None else f"port {run.monitor.port}"),
         ("Routes", ", ".join(routes) or NONE),
     ]
     width = max(len(name) for name, _ in header) + 2

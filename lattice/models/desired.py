@@ -269,8 +269,7 @@ def _seconds_field(
 
 MONITOR_FORMS = (
     '{"port": N}, {"port": null} (no check), {"http": {"port": N, "path": "/..."}} or '
-    '{"command": ["cmd", "arg", ...]}, each with an optional "timeout_s" (alone: the default '
-    'port check with that timeout)'
+    '{"command": ["cmd", "arg", ...]}, each with an optional "timeout_s"'
 )
 
 
@@ -284,15 +283,13 @@ def parse_monitor(problems: Problems, raw: Any, first_port: int | None) -> Monit
     kinds = [kind for kind in ("port", "http", "command") if kind in raw]
     for name in sorted(set(raw) - {"port", "http", "command", "timeout_s"}):
         problems.add(f"monitor.{name}", f"is not a monitor field; use one of {MONITOR_FORMS}")
-    if len(kinds) > 1:
-        problems.add("monitor", f"give one of port, http, command: {MONITOR_FORMS}")
+    if len(kinds) != 1:
+        problems.add("monitor", f"give exactly one of port, http, command: {MONITOR_FORMS}")
         return PortMonitor(port=first_port)
     timeout_s = _seconds_field(
         problems, raw, "timeout_s", DEFAULT_MONITOR_TIMEOUT_S, MAX_MONITOR_TIMEOUT_S,
         "monitor.timeout_s",
     )
-    if not kinds:      # only a timeout: the default port check, with that timeout
-        return PortMonitor(first_port, timeout_s)
     if kinds == ["http"]:
         http = raw["http"]
         if not isinstance(http, dict):

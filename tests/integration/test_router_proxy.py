@@ -544,3 +544,53 @@ async def test_idle_and_never_finished_heads_are_closed(etcd_endpoint: str) -> N
         await idle.close()
         await slow.close()
         await server.stop()
+
+
+async def test_a_backend_that_answers_twice_is_not_reused(
+    etcd: Etcd, router: RouterServer
+) -> None:
+    connections = 0
+
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        with contextlib.suppress(ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none"
+                             b"HTTP/1.1 500 Oops\r\nContent-Length: 3\r\n\r\ntwo")
+                await writer.drain()
+        writer.close()
+
+    backend = await asyncio.start_server(chatty, "127.0.0.1", 0)
+    try:
+        host = f"chatty.{DOMAIN}"
+        await put_app(etcd, "chatty", [host])
+        await put_instance(etcd, "chatty", 0, backend.sockets[0].getsockname()[1])
+        await routed(router, host, 1)
+        client = await RawClient.connect(router.port)
+        try:
+            for _ in range(3):
+                response = await client.request("GET", "/", host)
+                assert (response.status, response.body) == (200, b"one")
+        finally:
+            await client.close()
+        assert connections == 3
+    finally:
+        backend.close()
+        await backend.wait_closed()
+
+
+async def test_two_routers_can_share_a_port_with_reuse_port(etcd_endpoint: str) -> None:
+    first = RouterServer(RouterConfig(etcd_endpoints=etcd_endpoint, port=0, reuse_port=True))
+    await first.start()
+    try:
+        second = RouterServer(RouterConfig(etcd_endpoints=etcd_endpoint, port=first.port,
+                                           reuse_port=True))
+        await second.start()
+        try:
+            assert second.port == first.port
+            assert (await get(first.port, f"nope.{DOMAIN}")).status == 404
+        finally:
+            await second.stop()
+    finally:
+        await first.stop()
