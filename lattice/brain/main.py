@@ -16,6 +16,7 @@ from lattice.brain.config import BrainConfig
 from lattice.brain.controller import Controller, ControllerSettings
 from lattice.brain.db import LRPDB
 from lattice.brain.images import ImageInspector
+from lattice.brain.leader import LeaderElection
 from lattice.brain.state import ClusterView
 from lattice.brain.task_controller import TaskController, TaskSettings
 from lattice.brain.task_view import TaskView
@@ -51,6 +52,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         tasks=task_view, view=view, db=TaskDB(etcd),
         settings=TaskSettings(cell_grace_s=config.cell_grace_s),
     )
+    election = LeaderElection(etcd, identity=uuid.uuid4().hex)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     tasks: list[asyncio.Task[None]] = []
     presence: LeasedRecords | None = None
@@ -59,8 +61,9 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         tasks.append(asyncio.create_task(task_view.informer.run()))
         await view.wait_synced()
         await task_view.informer.synced.wait()
-        tasks.append(asyncio.create_task(controller.run()))
-        tasks.append(asyncio.create_task(task_controller.run()))
+        # Every brain serves the API; only the leader converges and places (brain/leader.py).
+        tasks.append(asyncio.create_task(election.run_while_leader(controller.run,
+                                                                   task_controller.run)))
         await runner.setup()
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()

@@ -7,6 +7,7 @@
     /lattice/v1/assignments/<cell_id>/<process_guid>/<index>   Assignment
     /lattice/v1/services/<name>/<instance_id>              ServiceRecord     (leased)
     /lattice/v1/cluster_id                                 this box's id, labels its containers
+    /lattice/v1/brain/leader                               the leading brain's id (leased)
     /lattice/v1/tasks/<task_guid>                          Task
     /lattice/v1/task_assignments/<cell_id>/<task_guid>     TaskAssignment (with the claim)
 """
@@ -21,6 +22,8 @@ CELLS = ROOT + "cells/"
 ASSIGNMENTS = ROOT + "assignments/"
 SERVICES = ROOT + "services/"
 CLUSTER_ID = ROOT + "cluster_id"
+# Held under a lease by the brain that runs the controllers (brain/leader.py).
+BRAIN_LEADER = ROOT + "brain/leader"
 TASKS = ROOT + "tasks/"
 TASK_ASSIGNMENTS = ROOT + "task_assignments/"
 
