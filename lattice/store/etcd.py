@@ -249,9 +249,20 @@ class Etcd:
         client = await self._conn()
         try:
             watch = await client.watch_prefix(prefix.encode(), start_revision=start_revision)
-        except _UNAVAILABLE as exc:
+        except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
+            # ClientError covers aetcd's WatchTimeoutError, seen while etcd restarts.
             await self._reset()
             raise WatchLost(f"cannot watch {prefix}: {exc}") from exc
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # Python 3.11's wait_for, used inside aetcd's watch set-up, can swallow a cancel
+            # that arrives as the set-up completes; the task still counts the request. Honour it
+            # here, or the caller would wait for events forever.
+            with contextlib.suppress(
+                *_UNAVAILABLE, aetcd.exceptions.ClientError, RuntimeError, AttributeError
+            ):
+                await asyncio.wait_for(watch.cancel(), timeout=1)
+            raise asyncio.CancelledError
         lost: BaseException | None = None
         try:
             async for event in watch:
