@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from lattice.store.etcd import parse_endpoints
 
+BALANCING = ("round-robin", "least-connections")
+
 
 @dataclass(frozen=True, kw_only=True)
 class RouterConfig:
@@ -23,6 +25,10 @@ class RouterConfig:
     # SO_REUSEPORT: several router processes (one per core) may listen on the same port, and
     # the kernel spreads connections among them.
     reuse_port: bool = False
+    balancing: str = "round-robin"            # or "least-connections" (BALANCING)
+    cooldown_s: float = 10.0                  # an endpoint whose dial failed is skipped so long
+    status_host: str = "127.0.0.1"
+    status_port: int | None = None            # /health, /metrics, /routes; None: no status port
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -40,6 +46,7 @@ class RouterConfig:
             "client_idle_timeout_s",
             "backend_idle_timeout_s",
             "shutdown_grace_s",
+            "cooldown_s",
         ):
             value = getattr(self, name)
             if not value > 0:
@@ -53,5 +60,9 @@ class RouterConfig:
                 "max_idle_per_endpoint: must be >= 0 (0: no pooling), "
                 f"got {self.max_idle_per_endpoint}"
             )
+        if self.balancing not in BALANCING:
+            problems.append(f"balancing: {self.balancing!r} is not one of {', '.join(BALANCING)}")
+        if self.status_port is not None and not 0 <= self.status_port <= 65535:
+            problems.append(f"status_port: {self.status_port} is outside 0-65535")
         if problems:
             raise ValueError("invalid router configuration: " + "; ".join(problems))

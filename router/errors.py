@@ -9,6 +9,9 @@ error from an app's own 404 or 502:
     endpoint_failure   502  the backend could not be reached or failed mid-request
     empty_host         400  the request has no Host header
     bad_request        400  the request could not be parsed
+    invalid_cf_app_instance_header
+                       400  X-Cf-App-Instance is not APP_GUID:INDEX
+    unknown_route      400  X-Cf-App-Instance names an instance the route does not have
 
 In the code:
 
@@ -35,6 +38,8 @@ NO_ENDPOINTS = ErrorKind(503, "Service Unavailable", "no_endpoints")
 ENDPOINT_FAILURE = ErrorKind(502, "Bad Gateway", "endpoint_failure")
 EMPTY_HOST = ErrorKind(400, "Bad Request", "empty_host")
 BAD_REQUEST = ErrorKind(400, "Bad Request", "bad_request")
+INVALID_APP_INSTANCE = ErrorKind(400, "Bad Request", "invalid_cf_app_instance_header")
+UNKNOWN_INSTANCE = ErrorKind(400, "Bad Request", "unknown_route")
 
 
 def error_body(kind: ErrorKind, message: str) -> bytes:
@@ -65,6 +70,14 @@ def unknown_route_message(host: str) -> str:
 
 def no_endpoints_message(host: str) -> str:
     return f"Requested route ('{host}') has no available endpoints."
+
+
+def invalid_app_instance_message(value: str) -> str:
+    return f"Invalid X-CF-App-Instance Header {value!r}: expected APP_GUID:INDEX."
+
+
+def unknown_instance_message(value: str) -> str:
+    return f"Requested instance ('{value}') does not exist for this route."
 
 
 ENDPOINT_FAILURE_MESSAGE = "Registered endpoint failed to handle the request."

@@ -182,8 +182,10 @@ def build_response_head(
     keep_alive: bool,
     client_http_10: bool,
     upgrade: bool = False,
+    extra: bytes = b"",
 ) -> bytes:
-    """The head sent to the client. `upgrade`: a 101 answer, which keeps Connection/Upgrade."""
+    """The head sent to the client. `upgrade`: a 101 answer, which keeps Connection/Upgrade.
+    `extra`: header lines the router adds (each ending with CRLF)."""
     lines = [b"HTTP/1.1 ", str(status).encode(), b" ", reason, b"\r\n"]
     hop = facts.hop - _UPGRADE_HEADERS if upgrade else facts.hop
     drop_length = framing is not Framing.LENGTH and facts.chunked
@@ -191,6 +193,8 @@ def build_response_head(
         if lname in hop or (drop_length and lname == b"content-length"):
             continue
         lines += (name, b": ", value, b"\r\n")
+    if extra:
+        lines.append(extra)
     if framing is Framing.CHUNKED:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     if not upgrade and status >= 200:

@@ -11,12 +11,20 @@ Works on any asyncio loop; the CLI installs uvloop first, which is what makes it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
+from aiohttp import web
 
+from lattice.auth import Credentials
 from lattice.store import Etcd, Informer
+from logagg.publisher import LogPublisher
 from router.config import RouterConfig
+from router.leastconnection import InFlight, LeastConnection
+from router.pool import Balancer
 from router.proxy import Proxy
+from router.roundrobin import RoundRobin
+from router.status import StatusSources, status_app
 from router.table import RouteTable
 
 log = structlog.get_logger("router")
@@ -27,11 +35,25 @@ INFORMER_RESTART_S = 0.5
 
 
 class RouterServer:
-    def __init__(self, config: RouterConfig) -> None:
+    def __init__(self, config: RouterConfig, *, credentials: Credentials | None = None) -> None:
+        """`credentials`: the box's, which guard the status port's /routes."""
         self.config = config
-        self.table = RouteTable()
-        self.proxy = Proxy(self.table, config)
+        self.credentials = credentials
+        in_flight = InFlight()
+
+        def new_balancer() -> Balancer:
+            if config.balancing == "least-connections":
+                return LeastConnection(in_flight)
+            return RoundRobin()
+
+        self.table = RouteTable(new_balancer)
         self._etcd: Etcd | None = None
+        self._publisher: LogPublisher | None = None
+        self._publisher_task: asyncio.Task[None] | None = None
+        self.proxy = Proxy(self.table, config, in_flight=in_flight)
+        self._status_runner: web.AppRunner | None = None
+        self._status_port: int | None = None
+        self._loaded = False
         self._informers: list[Informer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._server: asyncio.Server | None = None
@@ -45,6 +67,12 @@ class RouterServer:
         return self._port
 
     @property
+    def status_port(self) -> int:
+        if self._status_port is None:
+            raise RuntimeError("no status port: none configured, or not started")
+        return self._status_port
+
+    @property
     def etcd_connected(self) -> bool:
         """False while any informer's watch is down (the table may be stale, but it serves)."""
         return bool(self._informers) and all(i.connected for i in self._informers)
@@ -56,7 +84,14 @@ class RouterServer:
         self._tasks = [
             asyncio.create_task(_keep_running(informer)) for informer in self._informers
         ]
+        # RTR lines go to the log aggregator; emit never blocks, so requests never wait on it.
+        self._publisher = LogPublisher(self._etcd, credentials=self.credentials)
+        self.proxy.app_logs = self._publisher
+        self._publisher_task = asyncio.create_task(self._publisher.run())
+        if self.config.status_port is not None:
+            await self._start_status()
         await asyncio.gather(*(informer.synced.wait() for informer in self._informers))
+        self._loaded = True
         loop = asyncio.get_running_loop()
         self.proxy.start()
         self._server = await loop.create_server(
@@ -75,6 +110,27 @@ class RouterServer:
             routes=len(self.table.snapshot()),
         )
 
+    async def _start_status(self) -> None:
+        assert self.config.status_port is not None
+        sources = StatusSources(
+            ready=lambda: self._loaded and not self.proxy.shutting_down,
+            draining=lambda: self.proxy.shutting_down,
+            metrics=lambda: self.proxy.metrics.render(
+                routes=len(self.table.snapshot()),
+                open_connections=len(self.proxy.connections),
+            ),
+            routes=self.table.snapshot,
+        )
+        runner = web.AppRunner(status_app(sources, self.credentials), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.status_host, self.config.status_port,
+                           reuse_port=self.config.reuse_port)
+        await site.start()
+        self._status_runner = runner
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        self._status_port = int(server.sockets[0].getsockname()[1])
+
     async def stop(self) -> None:
         """Stop accepting, drain within the grace period, then release in reverse order."""
         if self._server is not None:
@@ -83,6 +139,16 @@ class RouterServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        if self._status_runner is not None:
+            await self._status_runner.cleanup()
+            self._status_runner = None
+        if self._publisher is not None:
+            await self._publisher.flush(1.0)
+        if self._publisher_task is not None:
+            self._publisher_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher_task
+            self._publisher_task = None
         await _cancel_until_done(self._tasks)
         self._tasks = []
         if self._etcd is not None:
@@ -126,9 +192,14 @@ async def _cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
             log.error("informer-failed", error=repr(task.exception()))
 
 
-async def serve(config: RouterConfig, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    config: RouterConfig,
+    *,
+    ready: asyncio.Event | None = None,
+    credentials: Credentials | None = None,
+) -> None:
     """Run the router until cancelled; `ready` is set once it listens with a loaded table."""
-    server = RouterServer(config)
+    server = RouterServer(config, credentials=credentials)
     try:
         await server.start()
         if ready is not None:

@@ -73,6 +73,11 @@ class Pool:
     def next(self) -> Endpoint | None:
         return self._balancer.pick(self._endpoints)
 
+    def next_of(self, candidates: Sequence[Endpoint]) -> Endpoint | None:
+        """The balancer's choice among `candidates`, a subset of the endpoints (a retry, or
+        some endpoints cooling down)."""
+        return self._balancer.pick(candidates)
+
     def replace(self, endpoints: Iterable[Endpoint]) -> None:
         self._endpoints = _unique(endpoints)
 

@@ -29,8 +29,16 @@ from typing import Protocol, cast
 import httptools
 import structlog
 
+from logagg.envelope import Envelope
 from router import errors
+from router.affinity import (
+    parse_app_instance,
+    session_started,
+    sticky_instance,
+    vcap_cookie_header,
+)
 from router.config import RouterConfig
+from router.cooldown import CoolDown
 from router.errors import DialError, ErrorKind
 from router.headers import (
     LAST_CHUNK,
@@ -43,6 +51,8 @@ from router.headers import (
     new_request_id,
     response_framing,
 )
+from router.leastconnection import InFlight
+from router.metrics import Metrics
 from router.pool import Endpoint, Pool
 from router.retries import Attempt, should_retry
 from router.upstream import BackendConnection, Upstream
@@ -65,6 +75,12 @@ class RouteLookup(Protocol):
     def lookup(self, host: str) -> Pool | None: ...
 
 
+class LogSink(Protocol):
+    """Where RTR lines go (logagg's LogPublisher); `emit` must never block."""
+
+    def emit(self, envelope: Envelope) -> None: ...
+
+
 class _BadRequest(Exception):
     """Raised from a parser callback to stop parsing a request the router refuses."""
 
@@ -72,9 +88,20 @@ class _BadRequest(Exception):
 class Proxy:
     """Accepts client connections (`protocol_factory`) and proxies what they send."""
 
-    def __init__(self, routes: RouteLookup, config: RouterConfig) -> None:
+    def __init__(
+        self,
+        routes: RouteLookup,
+        config: RouterConfig,
+        *,
+        in_flight: InFlight | None = None,
+        app_logs: LogSink | None = None,
+    ) -> None:
         self.routes = routes
         self.config = config
+        self.in_flight = in_flight if in_flight is not None else InFlight()
+        self.cooldown = CoolDown(config.cooldown_s)
+        self.metrics = Metrics()
+        self.app_logs = app_logs
         self.upstream = Upstream(
             max_idle=config.max_idle_per_endpoint,
             idle_timeout_s=config.backend_idle_timeout_s,
@@ -339,8 +366,16 @@ class ClientConnection(asyncio.Protocol):
         if self._head_bytes > self.config.max_header_bytes:
             raise _BadRequest(f"request head larger than {self.config.max_header_bytes} bytes")
         exchange.headers.append((name, value))
-        if len(name) == 4 and name.lower() == b"host":
-            exchange.host = value
+        size = len(name)
+        # Compare lengths first: most headers are none of these, and that costs no lower().
+        if size == 4:
+            if name.lower() == b"host":
+                exchange.host = value
+        elif size == 6:
+            if name.lower() == b"cookie":
+                exchange.cookies.append(value)
+        elif size == 17 and name.lower() == b"x-cf-app-instance":
+            exchange.app_instance = value
 
     def on_headers_complete(self) -> None:
         exchange = self._parsing
@@ -427,6 +462,7 @@ class Exchange:
         "_body",
         "_buffered",
         "_chunked",
+        "_counted",
         "_deadline",
         "_dial_task",
         "_early_tunnel",
@@ -435,10 +471,15 @@ class Exchange:
         "_framing",
         "_pool",
         "_response_started",
+        "_retriable",
+        "_started_at",
+        "_status",
         "_tried",
         "_tunneling",
+        "app_instance",
         "backend",
         "client",
+        "cookies",
         "head_complete",
         "headers",
         "host",
@@ -457,6 +498,8 @@ class Exchange:
         self.target = b""
         self.headers: list[Header] = []
         self.host = b""
+        self.cookies: list[bytes] = []
+        self.app_instance: bytes | None = None   # X-Cf-App-Instance
         self.http_10 = False
         self.keep_alive = True
         self.upgrade = False
@@ -478,11 +521,16 @@ class Exchange:
         self._tunneling = False
         self._finished = False
         self._aborted = False
+        self._counted: Endpoint | None = None   # counted in flight against this endpoint
+        self._retriable = True                  # False: targeted at one instance
+        self._started_at = 0.0
+        self._status = 0
 
     # -- the request side --------------------------------------------------------------------
 
     def start(self) -> None:
         self.started = True
+        self._started_at = self.client.loop.time()
         if not self.host:
             self._answer_error(errors.EMPTY_HOST, errors.EMPTY_HOST_MESSAGE)
             return
@@ -492,7 +540,35 @@ class Exchange:
             self._answer_error(errors.UNKNOWN_ROUTE, errors.unknown_route_message(host))
             return
         self._pool = pool
+        if self.app_instance is not None:
+            self._start_targeted(pool, self.app_instance)
+            return
+        if self.cookies:
+            guid = sticky_instance(self.cookies)
+            if guid is not None:
+                for endpoint in pool.endpoints:
+                    if endpoint.instance_guid == guid:
+                        # The session's instance, while it lives; others if its dial fails.
+                        self._use(endpoint)
+                        return
         self._try_next()
+
+    def _start_targeted(self, pool: Pool, header: bytes) -> None:
+        """X-Cf-App-Instance: that instance or a 400; never another one."""
+        value = header.decode("latin-1")
+        target = parse_app_instance(header)
+        if target is None:
+            self._answer_error(
+                errors.INVALID_APP_INSTANCE, errors.invalid_app_instance_message(value)
+            )
+            return
+        guid, index = target
+        for endpoint in pool.endpoints:
+            if endpoint.process_guid == guid and endpoint.index == index:
+                self._retriable = False
+                self._use(endpoint)
+                return
+        self._answer_error(errors.UNKNOWN_INSTANCE, errors.unknown_instance_message(value))
 
     def on_request_body(self, data: bytes) -> None:
         if self._finished or self._aborted:
@@ -524,6 +600,7 @@ class Exchange:
     def abort(self) -> None:
         """The client is gone: stop everything this exchange started."""
         self._aborted = True
+        self._uncount()
         if self._dial_task is not None:
             self._dial_task.cancel()
             self._dial_task = None
@@ -544,14 +621,15 @@ class Exchange:
     # -- choosing and reaching a backend -----------------------------------------------------
 
     def _next_endpoint(self) -> Endpoint | None:
-        assert self._pool is not None
-        for _ in range(len(self._pool.endpoints)):
-            endpoint = self._pool.next()
-            if endpoint is None:
-                return None
-            if endpoint not in self._tried:
-                return endpoint
-        return None
+        pool = self._pool
+        assert pool is not None
+        cooldown = self.client.proxy.cooldown
+        if not self._tried and not cooldown:
+            return pool.next()      # the common case: no list is built
+        candidates = [e for e in pool.endpoints if e not in self._tried]
+        if cooldown:
+            candidates = cooldown.usable(candidates, self.client.loop.time())
+        return pool.next_of(candidates)
 
     def _try_next(self) -> None:
         endpoint = self._next_endpoint()
@@ -562,7 +640,13 @@ class Exchange:
                 host = self.host.decode("latin-1")
                 self._answer_error(errors.NO_ENDPOINTS, errors.no_endpoints_message(host))
             return
+        self._use(endpoint)
+
+    def _use(self, endpoint: Endpoint) -> None:
+        """Send the request to `endpoint`: over an idle pooled connection, or a new one."""
         self._tried.append(endpoint)
+        self.client.proxy.in_flight.started(endpoint)
+        self._counted = endpoint
         self._endpoint = endpoint
         connection = self.client.proxy.upstream.acquire(endpoint)
         if connection is not None:
@@ -576,6 +660,10 @@ class Exchange:
             connection = await upstream.dial(endpoint)
         except DialError as exc:
             self._dial_task = None
+            self._uncount()
+            proxy = self.client.proxy
+            proxy.cooldown.mark(endpoint, self.client.loop.time())
+            proxy.metrics.backend_errors += 1
             log.warning(
                 "endpoint-dial-failed",
                 endpoint=str(endpoint),
@@ -589,7 +677,10 @@ class Exchange:
                 request_bytes_sent=False,
                 client_gone=self._aborted,
             )
-            if should_retry(attempt, max_attempts=self.client.config.max_attempts):
+            if self._retriable and should_retry(
+                attempt, max_attempts=self.client.config.max_attempts
+            ):
+                proxy.metrics.retries += 1
                 self._try_next()
             elif not self._aborted:
                 self._answer_error(errors.ENDPOINT_FAILURE, errors.ENDPOINT_FAILURE_MESSAGE)
@@ -673,10 +764,14 @@ class Exchange:
         )
         if self._framing is Framing.CLOSE:
             self.keep_alive = False
+        self._status = status
+        extra = b""
+        if b"set-cookie" in facts.names and self._endpoint is not None:
+            extra = self._sticky_cookie(headers, facts)
         client.write(
             build_response_head(
                 status, reason, headers, facts, framing=self._framing,
-                keep_alive=self.keep_alive, client_http_10=self.http_10,
+                keep_alive=self.keep_alive, client_http_10=self.http_10, extra=extra,
             )
         )
         self._response_started = True
@@ -727,8 +822,22 @@ class Exchange:
 
     # -- endings -----------------------------------------------------------------------------
 
+    def _sticky_cookie(self, headers: list[Header], facts: HeadFacts) -> bytes:
+        """`Set-Cookie: __VCAP_ID__=<instance>` if the backend starts a session (JSESSIONID)."""
+        assert self._endpoint is not None
+        values = [
+            value
+            for (_, value), lname in zip(headers, facts.names, strict=True)
+            if lname == b"set-cookie"
+        ]
+        session = session_started(values)
+        if session is None or not self._endpoint.instance_guid:
+            return b""
+        return vcap_cookie_header(self._endpoint.instance_guid, session)
+
     def _backend_failed(self, reason: str) -> None:
         endpoint = self._endpoint
+        self.client.proxy.metrics.backend_errors += 1
         log.warning(
             "endpoint-failed",
             endpoint=str(endpoint),
@@ -752,9 +861,39 @@ class Exchange:
             return
         if self.upgrade or self.client.proxy.shutting_down:
             self.keep_alive = False
+        self._status = kind.status
         self.client.write(errors.error_response(kind, message, keep_alive=self.keep_alive))
         self._finish()
 
+    def _uncount(self) -> None:
+        endpoint, self._counted = self._counted, None
+        if endpoint is not None:
+            self.client.proxy.in_flight.ended(endpoint)
+
     def _finish(self) -> None:
         self._finished = True
+        self._uncount()
+        self._record()
         self.client.exchange_finished(self)
+
+    def _record(self) -> None:
+        """Count the request, log it at debug level, and send an RTR line to the app's logs."""
+        client = self.client
+        proxy = client.proxy
+        duration_s = client.loop.time() - self._started_at
+        endpoint = self._endpoint
+        app = endpoint.process_guid if endpoint is not None else ""
+        proxy.metrics.request_done(app, self._status, duration_s)
+        # A filtered-out debug call is one no-op method call: cheap enough for every request.
+        log.debug(
+            "request-done", host=self.host, status=self._status, app=app,
+            index=endpoint.index if endpoint is not None else -1, duration_s=duration_s,
+        )
+        if app and proxy.app_logs is not None and endpoint is not None:
+            line = (
+                f'{self.host.decode("latin-1")} - "{self.method.decode("latin-1")} '
+                f'{self.target.decode("latin-1")}" {self._status} '
+                f"response_time:{duration_s:.6f} app_index:{endpoint.index} "
+                f'x_forwarded_for:"{client.client_ip.decode()}"'
+            )
+            proxy.app_logs.emit(Envelope.now(app, "RTR", str(endpoint.index), line))

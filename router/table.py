@@ -24,7 +24,7 @@ import structlog
 
 from lattice.models import ActualLRP, ActualState, Route, SchedulingInfo, ServiceRecord
 from lattice.store import Change, Etcd, Informer, keys
-from router.pool import Endpoint, Pool
+from router.pool import Balancer, Endpoint, Pool
 
 log = structlog.get_logger("router.table")
 
@@ -63,7 +63,9 @@ def _candidates(host: str) -> Iterable[str]:
 
 
 class RouteTable:
-    def __init__(self) -> None:
+    def __init__(self, new_balancer: Callable[[], Balancer] | None = None) -> None:
+        """`new_balancer`: the strategy of each app route's pool (default round-robin)."""
+        self._new_balancer = new_balancer
         self._routes: dict[str, tuple[Route, ...]] = {}
         self._instances: dict[str, dict[int, ActualLRP]] = {}
         self._app_claims: dict[str, Claims] = {}        # process_guid -> its hosts' endpoints
@@ -215,7 +217,8 @@ class RouteTable:
         endpoints = [e for guid in guids for e in self._app_claims[guid][host]]
         pool = self._app_pools.get(host)
         if pool is None:
-            self._app_pools[host] = Pool(endpoints)
+            balancer = self._new_balancer() if self._new_balancer is not None else None
+            self._app_pools[host] = Pool(endpoints, balancer)
             log.info("route-registered", host=host, process_guids=guids, endpoints=len(endpoints))
         else:
             pool.replace(endpoints)
