@@ -15,6 +15,7 @@ from lattice.brain.api import ApiDeps, create_app
 from lattice.brain.config import BrainConfig
 from lattice.brain.controller import Controller, ControllerSettings
 from lattice.brain.db import LRPDB
+from lattice.brain.events import ClusterEvents, register_event_routes
 from lattice.brain.images import ImageInspector
 from lattice.brain.leader import LeaderElection
 from lattice.brain.state import ClusterView
@@ -53,12 +54,15 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         settings=TaskSettings(cell_grace_s=config.cell_grace_s),
     )
     election = LeaderElection(etcd, identity=uuid.uuid4().hex)
+    events = ClusterEvents(etcd)
+    register_event_routes(app, events.hub)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     tasks: list[asyncio.Task[None]] = []
     presence: LeasedRecords | None = None
     try:
         tasks = [asyncio.create_task(informer.run()) for informer in view.informers]
         tasks.append(asyncio.create_task(task_view.informer.run()))
+        tasks.append(asyncio.create_task(events.run()))
         await view.wait_synced()
         await task_view.informer.synced.wait()
         # Every brain serves the API; only the leader converges and places (brain/leader.py).
