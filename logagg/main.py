@@ -33,9 +33,7 @@ async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None,
     stops sending here at once, not after the TTL), then clean up the runner and etcd client.
     """
     etcd = Etcd(config.etcd_endpoints)
-    app = create_app(config)
-    # First, so that nothing else runs for a request without the box's credentials.
-    app.middlewares.insert(0, basic_auth_middleware(credentials))
+    app = create_app(config, credentials=credentials)
     aggregator = app[AGGREGATOR]
 
     def on_desired_change(change: Change) -> None:
@@ -46,6 +44,8 @@ async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None,
 
     apps: Informer = Informer(etcd, keys.SCHEDULING, on_change=on_desired_change)
     apps_task = asyncio.create_task(apps.run(), name="logagg-desired-informer")
+    # First, so that nothing else runs for a request without the box's credentials.
+    app.middlewares.insert(0, basic_auth_middleware(credentials))
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     site: web.TCPSite | None = None

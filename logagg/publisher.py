@@ -9,8 +9,10 @@ streams are blocking and run in threads). While the aggregator is away lines wai
 backlog; when it is full the oldest are dropped and counted, and the next frame sent starts
 with one `LGR` "N messages dropped" line per affected app: a loss is never silent.
 
-A line counts as sent once its frame was handed to the socket. The ingest protocol has no
-acknowledgements, so lines in a frame written just before the connection broke can be lost.
+A line counts as sent once the aggregator acknowledged its frame (one "ack" text frame per
+ingest frame, in order). Frames not acknowledged when the connection ends go back to the front
+of the backlog and are sent again to the next aggregator: an aggregator restart loses no line
+(a lost ack can repeat a frame: at least once). At most MAX_UNACKED_FRAMES are in flight.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import structlog
 from lattice.auth import Credentials
 from lattice.models import ServiceRecord
 from lattice.store import Change, Etcd, Informer, keys
-from logagg.envelope import Envelope, dropped_notice
+from logagg.envelope import Envelope, dropped_notice, split_message
 from logagg.frames import encode_envelope, join_frame
 
 log = structlog.get_logger("logagg.publisher")
@@ -39,7 +41,8 @@ MAX_BATCH = 500
 # A frame is cut before it grows past this many characters of message text (JSON escaping can
 # grow it, but stays far below the aggregator's 16 MiB frame limit).
 MAX_FRAME_CHARS = 1024 * 1024
-# Longer messages are cut: one huge line must not make a frame the aggregator refuses forever.
+# Longer messages are cut (then split into envelopes of MAX_MESSAGE_BYTES): one huge line must
+# not turn into thousands of envelopes.
 MAX_MESSAGE_CHARS = 64 * 1024
 TRUNCATED_SUFFIX = " [truncated]"
 RETRY_INITIAL_S = 0.1
@@ -47,6 +50,8 @@ RETRY_MAX_S = 5.0
 CONNECT_TIMEOUT_S = 5.0
 HEARTBEAT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
+ACK = "ack"                 # the aggregator's answer to each ingest frame
+MAX_UNACKED_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,8 @@ class LogPublisher:
         self._wakeup = asyncio.Event()            # lines to send, a closed peer, new records
         self._records_changed = asyncio.Event()
         self._records_version = 0                 # counts changes of the `doppler` records
-        self._progress = asyncio.Event()          # a frame was sent (flush waits on it)
+        self._progress = asyncio.Event()          # a frame was acked (flush waits on it)
+        self._unacked: deque[_Batch] = deque()    # sent on the current connection, not acked
         self._connected_to: str | None = None
 
     @property
@@ -120,14 +126,23 @@ class LogPublisher:
     # -- producer side ----------------------------------------------------------------------
 
     def emit(self, envelope: Envelope) -> None:
-        """Queue one line to send; never blocks, never raises; safe from any thread."""
-        if len(envelope.message) > MAX_MESSAGE_CHARS:
-            envelope = dataclasses.replace(
-                envelope, message=envelope.message[:MAX_MESSAGE_CHARS] + TRUNCATED_SUFFIX
-            )
+        """Queue one line to send; never blocks, never raises; safe from any thread.
+
+        A line longer than MAX_MESSAGE_BYTES leaves as several envelopes (same metadata, same
+        timestamp), so that no subscriber or drain receives an unbounded message.
+        """
+        message = envelope.message
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS] + TRUNCATED_SUFFIX
+        pieces = split_message(message)
+        if len(pieces) == 1:
+            parts = [envelope if message is envelope.message
+                     else dataclasses.replace(envelope, message=message)]
+        else:
+            parts = [dataclasses.replace(envelope, message=piece) for piece in pieces]
         with self._lock:
-            self._emitted += 1
-            self._backlog.append(envelope)
+            self._emitted += len(parts)
+            self._backlog.extend(parts)
             self._trim_locked()
         self._wake()
 
@@ -269,15 +284,23 @@ class LogPublisher:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
+                self._requeue_unacked()
             aggregator_log.info("aggregator-disconnected", reason=reason,
                                 close_code=ws.close_code)
         return True
 
     async def _until_closed(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        # The aggregator sends nothing, but reading is how its close (or its loss) shows.
-        async for _ in ws:
-            pass
+        # The aggregator acks each frame in order; reading is also how its close shows.
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT and msg.data == ACK and self._unacked:
+                self._settle(self._unacked.popleft())
+                self._wakeup.set()
         self._wakeup.set()
+
+    def _requeue_unacked(self) -> None:
+        """The connection ended: frames it did not acknowledge are sent again, in order."""
+        while self._unacked:
+            self._put_back(self._unacked.pop())
 
     async def _send_until_gone(self, ws: aiohttp.ClientWebSocketResponse, address: str,
                                informer: Informer, listener: asyncio.Task[None],
@@ -292,6 +315,9 @@ class LogPublisher:
                 # Without any record (etcd away, a lease lapsed) the live connection is best.
                 if addresses and address not in addresses:
                     return "moved"
+            if len(self._unacked) >= MAX_UNACKED_FRAMES:
+                await self._wakeup.wait()      # an ack (or the close) wakes it
+                continue
             batch = self._take_batch()
             if batch is None:
                 await self._wakeup.wait()
@@ -306,6 +332,6 @@ class LogPublisher:
             finally:
                 # Also on cancellation: lines not written stay in the backlog, none vanish.
                 if sent:
-                    self._settle(batch)
+                    self._unacked.append(batch)
                 else:
                     self._put_back(batch)

@@ -40,6 +40,7 @@ MAX_INGEST_FRAME_BYTES = 16 * 1024 * 1024
 HEARTBEAT_S = 30.0
 # A peer that does not answer our close within this long is cut off: it is not reading.
 CLOSE_TIMEOUT_S = 2.0
+INGEST_ACK = "ack"          # logagg.publisher.ACK: one per ingest frame, in order
 # How often apps idle for longer than the config's idle_app_s are looked for.
 IDLE_SWEEP_S = 60.0
 
@@ -137,9 +138,16 @@ async def ingest(request: web.Request) -> web.StreamResponse:
     with open_sockets.track(request, ws):
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
+                if open_sockets.closing:
+                    # Not ingested, not acked: the producer sends it again to the next
+                    # aggregator, where subscribers can still receive it.
+                    continue
                 envelopes, problems = decode_frame(msg.data)
                 for envelope in envelopes:
                     aggregator.ingest(envelope)
+                # The producer keeps a frame until this ack, and resends it after a restart.
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_str(INGEST_ACK)
                 if problems:
                     producer_log.warning("ingest-frame-rejected", accepted=len(envelopes),
                                          rejected=len(problems), problems=problems[:5])

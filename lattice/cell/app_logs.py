@@ -1,4 +1,5 @@
-"""One instance's output, as log envelopes: APP lines from the container, CELL lines about it."""
+"""One instance's output, as log envelopes: APP lines from the container, CELL lines about it,
+HEALTH lines from its health check."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import structlog
 from lattice.cell.docker_streams import DockerStreams
 from lattice.cell.errors import ContainerNotFound, DockerStreamError, DockerUnavailable
 from lattice.cell.log_frames import LogLine
+from logagg.crashes import crash_notice
 from logagg.envelope import Envelope, MessageType
 
 log = structlog.get_logger("lattice.cell.logs")
@@ -33,6 +35,16 @@ class InstanceLog:
 
     def cell(self, message: str, message_type: MessageType = "OUT") -> None:
         self._sink.emit(Envelope.now(self._app_id, "CELL", self._instance, message, message_type))
+
+    def health(self, message: str, message_type: MessageType = "OUT") -> None:
+        """What the health check found: source type HEALTH, as Diego's healthcheck lines."""
+        self._sink.emit(
+            Envelope.now(self._app_id, "HEALTH", self._instance, message, message_type)
+        )
+
+    def crashed(self, reason: str, exit_status: int | None) -> None:
+        """The line after which the aggregator keeps this instance's last lines as its crash log."""
+        self._sink.emit(crash_notice(self._app_id, int(self._instance), reason, exit_status))
 
     def app(self, line: LogLine) -> None:
         self.last_timestamp_ns = max(self.last_timestamp_ns, line.timestamp_ns)
