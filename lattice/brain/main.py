@@ -46,7 +46,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
     app = create_app(ApiDeps(db=db, view=view, images=images, domain=config.domain,
                              clock=time.time_ns),
                      credentials=config.credentials)
-    register_task_routes(app, TaskApiDeps(db=TaskDB(etcd), clock=time.time_ns))
+    register_task_routes(app, TaskApiDeps(db=TaskDB(etcd), images=images, clock=time.time_ns))
     task_view = TaskView(etcd)
     view.extra_usage = task_view.usage
     task_controller = TaskController(

@@ -27,8 +27,9 @@ from lattice.brain.errors import (
     TaskGuidAlreadyExists,
     TaskNotFound,
 )
+from lattice.brain.images import ImageInspector
 from lattice.brain.tasks_db import SeenTask, TaskDB
-from lattice.models import TaskState, ValidationError, parse_task
+from lattice.models import FieldError, TaskState, ValidationError, parse_task
 
 log = structlog.get_logger("lattice.brain.tasks_api")
 
@@ -40,6 +41,7 @@ CAS_ATTEMPTS = 5
 @dataclass(frozen=True, kw_only=True)
 class TaskApiDeps:
     db: TaskDB
+    images: ImageInspector
     clock: Callable[[], int]
 
 
@@ -71,10 +73,19 @@ async def _existing(db: TaskDB, guid: str) -> SeenTask:
 async def create_task(request: web.Request) -> web.Response:
     deps = _deps(request)
     data = await _body(request)
+    problems: list[FieldError] = []
+    image = data.get("image") if isinstance(data, dict) else None
+    # As for apps: no registry is reachable, so an image the engine lacks cannot run.
+    if (isinstance(image, str) and image.strip()
+            and (await deps.images.inspect(image.strip())).exists is False):
+        problems.append(FieldError("image", f"image {image!r} not found on the box"))
+    task = None
     try:
         task = parse_task(data, deps.clock())
     except ValidationError as exc:
-        raise InvalidRequest("invalid task", exc.errors) from exc
+        problems = exc.errors + problems
+    if problems or task is None:
+        raise InvalidRequest("invalid task", problems)
     if not await deps.db.create(task):
         raise TaskGuidAlreadyExists(f"a task with guid {task.task_guid!r} already exists")
     log.info("task-created", task_guid=task.task_guid, image=task.definition.image)

@@ -23,6 +23,7 @@ from lattice.auth import Credentials
 from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode, exit_code_for
 from lattice.cli.ltc_logs import debug_logs, print_logs, status_with_crashes
+from lattice.cli.ltc_tasks import COMMANDS as TASK_COMMANDS
 from lattice.client.app_runner import Progress, route_urls
 from lattice.client.app_spec import (
     CreateFlags,
@@ -336,6 +337,8 @@ def logs(obj: LtcContext, app: str, recent: bool, follow: bool) -> None:
 
 
 cli.add_command(debug_logs)
+for task_command in TASK_COMMANDS:
+    cli.add_command(task_command)
 
 
 def main() -> None:

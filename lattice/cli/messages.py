@@ -26,7 +26,7 @@ from lattice.client.errors import (
 )
 from lattice.client.receptor import Info
 from lattice.client.target import Target
-from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping
+from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
 
@@ -311,3 +311,46 @@ def crash_logs_unavailable(reason: str) -> str:
 
 def crash_logs_json(records: Sequence[CrashRecord]) -> list[dict[str, Any]]:
     return [record.to_dict() for record in records]
+
+
+# -- tasks (issue 3, "Tasks (one-off work)") -----------------------------------------------------
+
+
+def task_submitted(guid: str) -> str:
+    return f"Submitted task {guid}. See it with `ltc task {guid}`."
+
+
+def task_detail(task: Task) -> str:
+    """`ltc task GUID`: one field a line, the outcome once it has completed."""
+    rows = [("Task", task.task_guid), ("State", str(task.state)),
+            ("Image", task.definition.image), ("Cell", task.cell_id or NONE)]
+    if task.placement_error:
+        rows.append(("Placement error", task.placement_error))
+    if task.state in (TaskState.COMPLETED, TaskState.RESOLVING):
+        rows.append(("Failed", "yes" if task.failed else "no"))
+        if task.failed:
+            rows.append(("Failure reason", task.failure_reason))
+        if task.exit_status is not None:
+            rows.append(("Exit status", str(task.exit_status)))
+        rows.append(("Result", task.result or NONE))
+    if task.definition.annotation:
+        rows.append(("Annotation", task.definition.annotation))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name + ':':<{width + 1}} {value}" for name, value in rows)
+
+
+def task_json(task: Task) -> str:
+    return json.dumps(task.to_dict(), indent=2)
+
+
+def task_cancelled(guid: str) -> str:
+    return f"Cancelled task {guid}."
+
+
+def task_deleted(guid: str) -> str:
+    return f"Deleted task {guid}."
+
+
+def task_run_failed(task: Task) -> str:
+    """`ltc run-task`'s last word on a task that did not succeed."""
+    return f"task {task.task_guid} failed: {task.failure_reason or 'no reason given'}"
