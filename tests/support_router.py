@@ -117,6 +117,7 @@ class Backend:
         app.router.add_post("/digest", self.digest)
         app.router.add_get("/big/{size}", self.big)
         app.router.add_get("/ws", self.websocket)
+        app.router.add_get("/session", self.session)
         return app
 
     def _seen(self, request: web.Request) -> None:
@@ -160,6 +161,13 @@ class Backend:
         for offset in range(0, size, 256 * 1024):
             await response.write(view[offset:offset + 256 * 1024].tobytes())
         await response.write_eof()
+        return response
+
+    async def session(self, request: web.Request) -> web.Response:
+        """Starts a Java-style session: sets JSESSIONID, as sticky-session apps do."""
+        self._seen(request)
+        response = web.json_response({"name": self.name})
+        response.headers["Set-Cookie"] = f"JSESSIONID={self.name}-session; Path=/; Max-Age=600"
         return response
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
