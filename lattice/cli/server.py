@@ -115,8 +115,11 @@ def brain(etcd: str, domain: str, listen: str, port: int, json_logs: bool) -> No
     from lattice.brain.main import serve
 
     lattice_logs.configure("brain", json=json_logs)
-    run_until_signalled(serve(BrainConfig(etcd_endpoints=etcd, host=listen, port=port,
-                                          domain=domain, credentials=credentials_from_env())))
+    # The box's own log events also go to the aggregator as app lattice-debug (ltc debug-logs).
+    run_until_signalled(lattice_logs.forwarding_debug_logs(
+        etcd, serve(BrainConfig(etcd_endpoints=etcd, host=listen, port=port, domain=domain,
+                                credentials=credentials_from_env())),
+        credentials=credentials_from_env()))
 
 
 @main.command()
@@ -134,10 +137,11 @@ def cell(etcd: str, cell_id: str, address: str, memory_mb: int | None, disk_mb: 
     from lattice.cell import CellConfig, serve
 
     lattice_logs.configure("cell", json=json_logs)
-    run_until_signalled(serve(CellConfig(etcd_endpoints=etcd, cell_id=cell_id, address=address,
-                                         memory_mb=memory_mb, disk_mb=disk_mb,
-                                         containers=containers),
-                              credentials=credentials_from_env()))
+    run_until_signalled(lattice_logs.forwarding_debug_logs(
+        etcd, serve(CellConfig(etcd_endpoints=etcd, cell_id=cell_id, address=address,
+                               memory_mb=memory_mb, disk_mb=disk_mb, containers=containers),
+                    credentials=credentials_from_env()),
+        credentials=credentials_from_env()))
 
 
 @main.command()
@@ -170,9 +174,11 @@ def logagg(etcd: str, domain: str, listen: str, port: int, recent_lines: int,
     from logagg.main import serve
 
     lattice_logs.configure("logagg", json=json_logs)
-    run_until_signalled(serve(LogaggConfig(etcd_endpoints=etcd, domain=domain, host=listen,
-                                           port=port, recent_lines=recent_lines),
-                              credentials=credentials_from_env()))
+    run_until_signalled(lattice_logs.forwarding_debug_logs(
+        etcd, serve(LogaggConfig(etcd_endpoints=etcd, domain=domain, host=listen, port=port,
+                                 recent_lines=recent_lines),
+                    credentials=credentials_from_env()),
+        credentials=credentials_from_env()))
 
 
 if __name__ == "__main__":

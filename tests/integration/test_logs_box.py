@@ -259,3 +259,15 @@ def test_the_firehose_carries_every_apps_lines_on_loopback(
 
     envelope = asyncio.run(asyncio.wait_for(first_hose_line(), 60))
     assert envelope["message"] == "hose-line"
+
+
+def test_debug_logs_show_the_components_own_events(
+        box: Box, demo_image: str, apps: list[str], followers: list[Follower]) -> None:
+    debug = Follower(box, "debug-logs")
+    followers.append(debug)
+    create_ticker(box, apps, "debugged", demo_image, "sleep 3600")
+    line = wait_for(lambda: next((ln for ln in debug.lines
+                                  if "[cell]" in ln and '"instance-started"' in ln
+                                  and '"debugged"' in ln), None),
+                    30, "the cell's instance-started event for the new app")
+    assert json.loads(line.split("] ", 1)[1])["component"] == "cell"
