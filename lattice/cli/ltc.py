@@ -22,6 +22,7 @@ from lattice import __version__
 from lattice.auth import Credentials
 from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode, exit_code_for
+from lattice.cli.ltc_cluster import COMMANDS as CLUSTER_COMMANDS
 from lattice.cli.ltc_logs import debug_logs, print_logs, status_with_crashes
 from lattice.cli.ltc_tasks import COMMANDS as TASK_COMMANDS
 from lattice.client.app_runner import Progress, route_urls
@@ -339,6 +340,9 @@ def logs(obj: LtcContext, app: str, recent: bool, follow: bool) -> None:
 cli.add_command(debug_logs)
 for task_command in TASK_COMMANDS:
     cli.add_command(task_command)
+
+for cluster_command in CLUSTER_COMMANDS:
+    cli.add_command(cluster_command)
 
 
 def main() -> None:

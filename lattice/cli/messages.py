@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
+import click
+
 from lattice.cli.exit_codes import is_image_problem
 from lattice.client.app_runner import AppStatus, AppSummary, Progress
 from lattice.client.errors import (
@@ -24,9 +26,11 @@ from lattice.client.errors import (
     Unauthorized,
     WaitTimedOut,
 )
-from lattice.client.receptor import Info
+from lattice.client.receptor import CellState, Info
+from lattice.client.smoke import StepResult
 from lattice.client.target import Target
 from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
+from lattice.models.actual import ActualLRP
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
 
@@ -279,6 +283,116 @@ CREDENTIALS_NEEDED_NO_TERMINAL = (
 NO_PASSWORD = "no password on standard input"  # noqa: S105 - a message, not a password
 USERNAME_PROMPT = "Username"
 PASSWORD_PROMPT = "Password"  # noqa: S105 - a prompt, not a password
+
+
+def cells_table(cells: Sequence[CellState]) -> str:
+    if not cells:
+        return "No cells."
+    rows = [
+        [
+            c.presence.cell_id,
+            c.presence.address,
+            f"{c.used.memory_mb}/{c.presence.capacity.memory_mb}",
+            f"{c.presence.capacity.memory_mb - c.used.memory_mb}",
+            f"{c.used.disk_mb}/{c.presence.capacity.disk_mb}",
+            f"{c.used.containers}/{c.presence.capacity.containers}",
+            str(sum(c.instances_by_app.values())),
+        ]
+        for c in sorted(cells, key=lambda c: c.presence.cell_id)
+    ]
+    headers = ["Cell", "Address", "Memory MB", "Free MB", "Disk MB", "Containers", "Instances"]
+    return "\n".join(table(headers, rows))
+
+
+def cells_json(cells: Sequence[CellState]) -> str:
+    return _dumps([
+        {**c.presence.to_dict(),
+         "used": {"memory_mb": c.used.memory_mb, "disk_mb": c.used.disk_mb,
+                  "containers": c.used.containers},
+         "free": {"memory_mb": c.presence.capacity.memory_mb - c.used.memory_mb,
+                  "disk_mb": c.presence.capacity.disk_mb - c.used.disk_mb,
+                  "containers": c.presence.capacity.containers - c.used.containers},
+         "instances_by_app": c.instances_by_app}
+        for c in cells
+    ])
+
+
+STATE_COLORS = {
+    ActualState.RUNNING: "green",
+    ActualState.CLAIMED: "yellow",
+    ActualState.UNCLAIMED: "white",
+    ActualState.CRASHED: "red",
+}
+MARK = "\u25cf"   # one filled circle per instance
+MISSING_CELL = "(missing: instances placed here, but the cell does not answer)"
+
+
+def visualize(cells: Sequence[CellState], actuals: Sequence[ActualLRP]) -> str:
+    """One mark per instance per cell, coloured by state; cells that vanished are flagged."""
+    known = sorted(c.presence.cell_id for c in cells)
+    by_cell: dict[str, list[ActualLRP]] = {cell_id: [] for cell_id in known}
+    unplaced: list[ActualLRP] = []
+    for actual in sorted(actuals, key=lambda a: (a.process_guid, a.index)):
+        if actual.cell_id:
+            by_cell.setdefault(actual.cell_id, []).append(actual)
+        else:
+            unplaced.append(actual)
+    width = max([len(c) for c in by_cell] + [len("unplaced")])
+    lines = [
+        "  ".join(click.style(f"{MARK} {state.value}", fg=color)
+                  for state, color in STATE_COLORS.items())
+    ]
+    for cell_id in sorted(by_cell):
+        marks = "".join(click.style(MARK, fg=STATE_COLORS[a.state]) for a in by_cell[cell_id])
+        flag = "" if cell_id in known else " " + click.style(MISSING_CELL, fg="red")
+        lines.append(f"{cell_id.ljust(width)}  {marks or NONE}{flag}")
+    if unplaced:
+        marks = "".join(click.style(MARK, fg=STATE_COLORS[a.state]) for a in unplaced)
+        lines.append(f"{'unplaced'.ljust(width)}  {marks}")
+    return "\n".join(lines)
+
+
+def visualize_json(cells: Sequence[CellState], actuals: Sequence[ActualLRP]) -> str:
+    known = {c.presence.cell_id for c in cells}
+    data: dict[str, Any] = {cell_id: {"missing": False, "instances": []} for cell_id in known}
+    for actual in actuals:
+        entry = data.setdefault(actual.cell_id or "", {"missing": True, "instances": []})
+        entry["instances"].append({"process_guid": actual.process_guid,
+                                   "index": actual.index, "state": actual.state.value})
+    if "" in data:
+        data[""]["missing"] = False
+    return _dumps({"cells": data})
+
+
+def version_lines(client: str, server: str) -> str:
+    return f"Client: ltc {client}\nServer: lattice {server}"
+
+
+def version_json(client: str, server: str) -> str:
+    return _dumps({"client": client, "server": server})
+
+
+def version_mismatch(client: str, server: str) -> str:
+    return (f"Warning: ltc {client} talks to a lattice {server}; "
+            "some commands may not work as documented")
+
+
+def smoke_step(result: StepResult) -> str:
+    mark = "OK  " if result.ok else "FAIL"
+    return f"[{mark}] {result.step}: {result.detail}"
+
+
+def smoke_passed(steps: int, seconds: float) -> str:
+    return f"Smoke test passed: {steps} steps in {seconds:.1f} s."
+
+
+def smoke_failed(results: Sequence[StepResult]) -> str:
+    lines = ["smoke test failed:"]
+    lines += [f"  {smoke_step(r)}" for r in results]
+    failed = next(r for r in results if not r.ok)
+    lines.append(f"The box failed at '{failed.step}'. See `ltc cells`, `ltc visualize` and "
+                 "`ltc debug-logs`.")
+    return "\n".join(lines)
 
 
 # -- logs: recent lines, crash logs (issue 5) ----------------------------------------------------
