@@ -143,6 +143,12 @@ async def update_desired_lrp(request: web.Request) -> web.Response:
         update = parse_desired_lrp_update(data, lrp.run.ports)
     except ValidationError as exc:
         raise InvalidRequest("invalid update", exc.errors) from exc
+    if update.image is not None and update.image != lrp.run.image:
+        facts = await deps.images.inspect(update.image)
+        if facts.exists is False:
+            raise InvalidRequest("invalid update", [
+                FieldError("image", f"image {update.image!r} not found on the box")
+            ])
     if update.routes is not None:
         problems = route_rules.conflicts(
             update.routes,
@@ -153,9 +159,10 @@ async def update_desired_lrp(request: web.Request) -> web.Response:
         )
         if problems:
             raise InvalidRequest("invalid update", problems)
-    if not await deps.db.update_desired(guid, info, revision, update):
+    if not await deps.db.update_desired(guid, info, revision, update, lrp.run):
         raise ModificationConflict(f"{guid!r} was changed concurrently; retry")
-    log.info("desired-lrp-updated", app=guid, instances=update.instances)
+    log.info("desired-lrp-updated", app=guid, instances=update.instances,
+             rolling=update.apply_run(lrp.run, info) is not None)
     return web.Response(status=204)
 
 

@@ -82,14 +82,19 @@ class Controller:
         return todo.wake_at_ns
 
     async def _act(self, todo: Plan, snapshot: Snapshot, now: int) -> None:
+        def version(guid: str) -> int:
+            info = snapshot.desired.get(guid)
+            return 0 if info is None else info.run_version
+
         for guid, index in todo.create:
-            if await self._db.create_unclaimed(guid, index, now):
+            if await self._db.create_unclaimed(guid, index, now, run_version=version(guid)):
                 log.info("instance-desired", app=guid, index=index)
         for seen in todo.remove:
             if await self._db.remove_actual(seen):
                 log.info("instance-removed", app=seen.actual.process_guid, index=seen.actual.index)
         for seen in todo.restart:
-            if await self._db.unclaim(seen, now):
+            # A restart starts what is desired now: during a rolling update, the new version.
+            if await self._db.unclaim(seen, now, run_version=version(seen.actual.process_guid)):
                 log.info(
                     "instance-restarting",
                     app=seen.actual.process_guid,
@@ -97,7 +102,8 @@ class Controller:
                     crash_count=seen.actual.crash_count,
                 )
         for seen in todo.lost:
-            if await self._db.unclaim(seen, now, reason="cell lost", cell_gone=True):
+            if await self._db.unclaim(seen, now, reason="cell lost", cell_gone=True,
+                                      run_version=version(seen.actual.process_guid)):
                 log.warning(
                     "instance-cell-lost",
                     app=seen.actual.process_guid,

@@ -2,6 +2,19 @@
 
 The controller acts on the plan (step two). Every action names the revisions it was decided
 on, so that acting on a stale snapshot fails harmlessly instead of undoing newer work.
+
+A rolling update (the desired `run_version` moved on; some index < N runs an older version)
+keeps one extra instance, the spare, at index N, started with the new version:
+
+    spare missing                                   -> create it (new version)
+    spare RUNNING, every index < N present, every
+    new-version index < N RUNNING                   -> remove one old index; the next pass
+                                                       creates it again, new version
+    no old index left, none < N starting            -> remove the spare
+
+So at most one index is being replaced at a time, only once a new instance has passed its
+health check, and the app never has fewer RUNNING instances than before the update. Removal
+deletes the ActualLRP first, so the router drops the instance before the cell drains it.
 """
 
 from __future__ import annotations
@@ -55,17 +68,60 @@ class Plan:
         )
 
 
+_STARTING = (ActualState.UNCLAIMED, ActualState.CLAIMED)
+
+
+def rollout(info: SchedulingInfo, instances: dict[int, Seen]) -> tuple[bool, list[Seen], bool]:
+    """One app's rolling-update step: (create the spare?, what to remove, keep the spare?)."""
+    count, version = info.instances, info.run_version
+    if count == 0:
+        return False, [], False
+    below = [instances[i] for i in range(count) if i in instances]
+    old = [s for s in below if s.actual.run_version != version]
+    spare = instances.get(count)
+    if not old:
+        starting = len(below) < count or any(s.actual.state in _STARTING for s in below)
+        keep = spare is not None and starting and spare.actual.run_version == version
+        return False, [], keep
+    if spare is None:
+        return True, [], True
+    if spare.actual.run_version != version:
+        return False, [spare], False   # from an update that was overtaken by this one
+    new_ready = all(
+        s.actual.state == ActualState.RUNNING for s in below if s.actual.run_version == version
+    )
+    if spare.actual.state == ActualState.RUNNING and len(below) == count and new_ready:
+        # An old instance that does not serve goes first: its removal costs no capacity.
+        victim = min(old, key=lambda s: (s.actual.state == ActualState.RUNNING, s.actual.index))
+        return False, [victim], True
+    return False, [], True
+
+
 def plan(snapshot: Snapshot, now_ns: int, policy: RestartPolicy) -> Plan:
     result = Plan()
+    by_app: dict[str, dict[int, Seen]] = {}
+    for (guid, index), seen in snapshot.actuals.items():
+        by_app.setdefault(guid, {})[index] = seen
+    spares: set[tuple[str, int]] = set()
+    rolled: set[tuple[str, int]] = set()
     for guid, info in snapshot.desired.items():
         for index in range(info.instances):
             if (guid, index) not in snapshot.actuals:
                 result.create.append((guid, index))
+        create_spare, remove, keep_spare = rollout(info, by_app.get(guid, {}))
+        if create_spare:
+            result.create.append((guid, info.instances))
+        if keep_spare:
+            spares.add((guid, info.instances))
+        result.remove.extend(remove)
+        rolled.update((guid, s.actual.index) for s in remove)
 
     for (guid, index), seen in snapshot.actuals.items():
         wanted = snapshot.desired.get(guid)
         actual = seen.actual
-        if wanted is None or index >= wanted.instances:
+        if (guid, index) in rolled:
+            continue
+        if wanted is None or (index >= wanted.instances and (guid, index) not in spares):
             result.remove.append(seen)
         elif actual.state == ActualState.CRASHED:
             restart_at = policy.restart_at(actual.crash_count, actual.since)

@@ -32,13 +32,14 @@ def new_instance_guid() -> str:
     return uuid.uuid4().hex
 
 
-def unclaimed(process_guid: str, index: int, now_ns: int) -> ActualLRP:
+def unclaimed(process_guid: str, index: int, now_ns: int, run_version: int = 0) -> ActualLRP:
     return ActualLRP(
         process_guid=process_guid,
         index=index,
         instance_guid=new_instance_guid(),
         state=ActualState.UNCLAIMED,
         since=now_ns,
+        run_version=run_version,
     )
 
 
@@ -63,7 +64,7 @@ class LRPDB:
             Put(keys.run(guid), encode(lrp.run.to_dict())),
         ]
         for index in range(lrp.scheduling.instances):
-            instance = unclaimed(guid, index, now_ns)
+            instance = unclaimed(guid, index, now_ns, lrp.run.version)
             ops.append(Put(keys.actual(guid, index), encode(instance.to_dict())))
         return await self._etcd.txn([ModRevisionIs(keys.scheduling(guid), 0)], ops)
 
@@ -95,14 +96,20 @@ class LRPDB:
         return sorted(result, key=lambda lrp: lrp.process_guid)
 
     async def update_desired(
-        self, guid: str, info: SchedulingInfo, revision: int, update: DesiredLRPUpdate
+        self, guid: str, info: SchedulingInfo, revision: int, update: DesiredLRPUpdate,
+        run: RunInfo | None = None,
     ) -> bool:
-        """Apply `update` to the scheduling info read at `revision`; False on a conflict."""
-        changed = update.apply(info)
-        return await self._etcd.txn(
-            [ModRevisionIs(keys.scheduling(guid), revision)],
-            [Put(keys.scheduling(guid), encode(changed.to_dict()))],
-        )
+        """Apply `update` to the scheduling info read at `revision`; False on a conflict.
+
+        A new image or env writes a new run info, one version up, in the same transaction:
+        the converger then rolls the instances over to it.
+        """
+        new_run = None if run is None else update.apply_run(run, info)
+        changed = update.apply(info, new_run)
+        ops: list[Operation] = [Put(keys.scheduling(guid), encode(changed.to_dict()))]
+        if new_run is not None:
+            ops.append(Put(keys.run(guid), encode(new_run.to_dict())))
+        return await self._etcd.txn([ModRevisionIs(keys.scheduling(guid), revision)], ops)
 
     async def delete_desired(self, guid: str) -> None:
         actuals = await self.list_actual(guid)
@@ -123,11 +130,12 @@ class LRPDB:
         found = [(ActualLRP.from_dict(json.loads(kv.value)), kv.mod_revision) for kv in kvs]
         return sorted(found, key=lambda pair: (pair[0].process_guid, pair[0].index))
 
-    async def create_unclaimed(self, guid: str, index: int, now_ns: int) -> bool:
+    async def create_unclaimed(
+        self, guid: str, index: int, now_ns: int, *, run_version: int = 0
+    ) -> bool:
         key = keys.actual(guid, index)
-        return await self._etcd.txn(
-            [ModRevisionIs(key, 0)], [Put(key, encode(unclaimed(guid, index, now_ns).to_dict()))]
-        )
+        fresh = unclaimed(guid, index, now_ns, run_version)
+        return await self._etcd.txn([ModRevisionIs(key, 0)], [Put(key, encode(fresh.to_dict()))])
 
     async def remove_actual(self, seen: Seen) -> bool:
         actual = seen.actual
@@ -137,7 +145,8 @@ class LRPDB:
         )
 
     async def unclaim(
-        self, seen: Seen, now_ns: int, *, reason: str = "", cell_gone: bool = False
+        self, seen: Seen, now_ns: int, *, reason: str = "", cell_gone: bool = False,
+        run_version: int | None = None,
     ) -> bool:
         """Back to UNCLAIMED with a new instance guid, so that the auction places it again.
 
@@ -155,6 +164,7 @@ class LRPDB:
             container_id="",
             placement_error="",
             crash_reason=reason or actual.crash_reason,
+            run_version=actual.run_version if run_version is None else run_version,
         )
         key = keys.actual(actual.process_guid, actual.index)
         compare = [ModRevisionIs(key, seen.revision)]

@@ -25,6 +25,7 @@ from lattice.cli.exit_codes import ExitCode, exit_code_for
 from lattice.cli.ltc_cluster import COMMANDS as CLUSTER_COMMANDS
 from lattice.cli.ltc_logs import debug_logs, print_logs, status_with_crashes
 from lattice.cli.ltc_tasks import COMMANDS as TASK_COMMANDS
+from lattice.cli.ltc_update import COMMANDS as UPDATE_COMMANDS
 from lattice.client.app_runner import Progress, route_urls
 from lattice.client.app_spec import (
     CreateFlags,
@@ -220,6 +221,12 @@ def ask_credentials(username: str | None) -> Credentials:
               help="Environment variable; repeatable.")
 @click.option("-M", "--monitor-port", type=int, help="Port to health-check [default: first].")
 @click.option("--no-monitor", is_flag=True, help="No health check: RUNNING once started.")
+@click.option("-U", "--monitor-url", metavar="PORT:/PATH",
+              help="HTTP health check: passes on a 200 from GET PATH on PORT.")
+@click.option("--monitor-command", metavar="'CMD ARGS'",
+              help="Health check run inside the container: passes on exit status 0.")
+@click.option("--monitor-timeout", metavar="DURATION",
+              help="Timeout of one health check [default: 1s].")
 @click.option("-R", "--http-route", "routes", multiple=True, metavar="HOST[:PORT]",
               help="Route; a name without a dot is under the box's domain. Repeatable. "
                    "[default: APP.<domain>]")
@@ -229,8 +236,9 @@ def ask_credentials(username: str | None) -> Credentials:
 def create(
     obj: LtcContext, app: str, image: str, command: tuple[str, ...], instances: int,
     memory_mb: int, cpu_weight: int, ports: str | None, env: tuple[str, ...],
-    monitor_port: int | None, no_monitor: bool, routes: tuple[str, ...], no_routes: bool,
-    timeout: str,
+    monitor_port: int | None, no_monitor: bool, monitor_url: str | None,
+    monitor_command: str | None, monitor_timeout: str | None, routes: tuple[str, ...],
+    no_routes: bool, timeout: str,
 ) -> None:
     """Run IMAGE as APP and wait until every instance is RUNNING."""
     with reported_errors():
@@ -238,7 +246,8 @@ def create(
             CreateFlags(
                 name=app, image=image, instances=instances, memory_mb=memory_mb,
                 cpu_weight=cpu_weight, ports=ports, env=env, command=command,
-                monitor_port=monitor_port, no_monitor=no_monitor, routes=routes,
+                monitor_port=monitor_port, no_monitor=no_monitor, monitor_url=monitor_url,
+                monitor_command=monitor_command, monitor_timeout=monitor_timeout, routes=routes,
                 no_routes=no_routes, timeout=timeout,
             )
         )
@@ -340,6 +349,8 @@ def logs(obj: LtcContext, app: str, recent: bool, follow: bool) -> None:
 cli.add_command(debug_logs)
 for task_command in TASK_COMMANDS:
     cli.add_command(task_command)
+for update_command in UPDATE_COMMANDS:
+    cli.add_command(update_command)
 
 for cluster_command in CLUSTER_COMMANDS:
     cli.add_command(cluster_command)

@@ -31,6 +31,7 @@ from lattice.client.smoke import StepResult
 from lattice.client.target import Target
 from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
 from lattice.models.actual import ActualLRP
+from lattice.models.desired import describe_monitor
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
 
@@ -206,7 +207,7 @@ def app_status(status: AppStatus) -> str:
         ("Memory", memory(info.memory_mb)),
         ("CPU weight", str(info.cpu_weight)),
         ("Ports", ",".join(str(p) for p in run.ports) or NONE),
-        ("Monitor", NONE if run.monitor.port is None else f"port {run.monitor.port}"),
+        ("Monitor", describe_monitor(run.monitor)),
         ("Routes", ", ".join(routes) or NONE),
     ]
     width = max(len(name) for name, _ in header) + 2
@@ -468,3 +469,16 @@ def task_deleted(guid: str) -> str:
 def task_run_failed(task: Task) -> str:
     """`ltc run-task`'s last word on a task that did not succeed."""
     return f"task {task.task_guid} failed: {task.failure_reason or 'no reason given'}"
+
+
+# -- ltc update and submit-lrp (issue 3: updating apps) -----------------------------------------
+
+
+def app_updated(app: str, rolled: bool) -> str:
+    if rolled:
+        return f"{app} is updated: every instance runs the new version."
+    return f"{app} is updated."
+
+
+def lrp_submitted(guid: str, created: bool) -> str:
+    return f"{'Created' if created else 'Updated'} {guid}: every instance is RUNNING."

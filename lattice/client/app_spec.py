@@ -7,12 +7,19 @@ validation), before anything is sent.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lattice.client.errors import InvalidInput
-from lattice.models.desired import APP_NAME_PATTERN, ENV_NAME_PATTERN, HOSTNAME_PATTERN
+from lattice.models.desired import (
+    APP_NAME_PATTERN,
+    ENV_NAME_PATTERN,
+    HOSTNAME_PATTERN,
+    MAX_MONITOR_TIMEOUT_S,
+    MAX_START_TIMEOUT_S,
+)
 from lattice.models.errors import Problems
 
 DEFAULT_INSTANCES = 1
@@ -49,6 +56,10 @@ class AppSpec:
     command: tuple[str, ...] = ()            # empty: the image's own command
     monitor_port: int | None = None          # None: the API's default, the first port
     no_monitor: bool = False
+    monitor_url: tuple[int, str] | None = None      # (port, path): an HTTP check
+    monitor_command: tuple[str, ...] = ()           # a check run inside the container
+    monitor_timeout_s: float | None = None          # None: the API's default (1 s)
+    start_timeout_s: float | None = None            # None: the API's default (60 s)
     routes: tuple[RouteSpec, ...] = ()       # empty: APP.<domain> (unless no_routes)
     no_routes: bool = False
 
@@ -67,6 +78,9 @@ class CreateFlags:
     command: Sequence[str] = ()
     monitor_port: int | None = None
     no_monitor: bool = False
+    monitor_url: str | None = None
+    monitor_command: str | None = None
+    monitor_timeout: str | None = None
     routes: Sequence[str] = ()
     no_routes: bool = False
     timeout: str | None = None
@@ -206,6 +220,7 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
             problems.add("monitor-port", "--monitor-port and --no-monitor exclude each other")
         elif ports and flags.monitor_port not in ports:
             problems.add("monitor-port", f"{flags.monitor_port} is not one of --ports")
+    monitor_url, monitor_command, monitor_timeout_s = _monitor_flags(flags, ports, problems)
     routes = tuple(
         route for text in flags.routes if (route := parse_route(text, problems)) is not None
     )
@@ -217,6 +232,8 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
     timeout = DEFAULT_TIMEOUT_S
     if flags.timeout is not None:
         timeout = _duration(flags.timeout, problems, "timeout")
+        if timeout > MAX_START_TIMEOUT_S:
+            problems.add("timeout", f"must be at most {MAX_START_TIMEOUT_S:g} s")
     if problems.errors:
         raise InvalidInput(problems.errors)
     spec = AppSpec(
@@ -230,10 +247,62 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
         command=tuple(flags.command),
         monitor_port=flags.monitor_port,
         no_monitor=flags.no_monitor,
+        monitor_url=monitor_url,
+        monitor_command=monitor_command,
+        monitor_timeout_s=monitor_timeout_s,
+        # The instance gets as long to pass its check as ltc waits for it.
+        start_timeout_s=timeout if flags.timeout is not None else None,
         routes=routes,
         no_routes=flags.no_routes,
     )
     return spec, timeout
+
+
+def parse_monitor_url(text: str, problems: Problems) -> tuple[int, str] | None:
+    """`PORT:/path` -> (port, "/path")."""
+    port_text, sep, path = text.strip().partition(":")
+    port = _port(port_text, problems, "monitor-url")
+    if not sep or not path.startswith("/") or any(c.isspace() for c in path):
+        problems.add("monitor-url", f"{text!r} is not PORT:/path, e.g. 8080:/health")
+        return None
+    return None if port is None else (port, path)
+
+
+def _monitor_flags(
+    flags: CreateFlags, ports: tuple[int, ...], problems: Problems
+) -> tuple[tuple[int, str] | None, tuple[str, ...], float | None]:
+    """--monitor-url, --monitor-command and --monitor-timeout, checked together with the other
+    monitor flags: at most one kind of check may be asked for."""
+    chosen = [name for name, given in (
+        ("--monitor-port", flags.monitor_port is not None),
+        ("--monitor-url", flags.monitor_url is not None),
+        ("--monitor-command", flags.monitor_command is not None),
+        ("--no-monitor", flags.no_monitor),
+    ) if given]
+    if len(chosen) > 1 and chosen != ["--monitor-port", "--no-monitor"]:  # that pair: above
+        problems.add("monitor", f"{' and '.join(chosen)} exclude each other")
+    url = None
+    if flags.monitor_url is not None:
+        url = parse_monitor_url(flags.monitor_url, problems)
+        if url is not None and ports and url[0] not in ports:
+            problems.add("monitor-url", f"{url[0]} is not one of --ports")
+    command: tuple[str, ...] = ()
+    if flags.monitor_command is not None:
+        try:
+            command = tuple(shlex.split(flags.monitor_command))
+        except ValueError as exc:
+            problems.add("monitor-command", f"{flags.monitor_command!r}: {exc}")
+        else:
+            if not command:
+                problems.add("monitor-command", "the command is empty")
+    timeout_s = None
+    if flags.monitor_timeout is not None:
+        timeout_s = _duration(flags.monitor_timeout, problems, "monitor-timeout")
+        if flags.no_monitor:
+            problems.add("monitor-timeout", "--monitor-timeout and --no-monitor exclude each other")
+        elif timeout_s > MAX_MONITOR_TIMEOUT_S:
+            problems.add("monitor-timeout", f"must be at most {MAX_MONITOR_TIMEOUT_S:g} s")
+    return url, command, timeout_s
 
 
 def build_create_request(spec: AppSpec, domain: str) -> dict[str, Any]:
@@ -253,11 +322,32 @@ def build_create_request(spec: AppSpec, domain: str) -> dict[str, Any]:
         # Lattice's `-- COMMAND ARGS...`: the first word runs, the rest are its arguments.
         request["command"] = [spec.command[0]]
         request["args"] = list(spec.command[1:])
-    if spec.no_monitor:
-        request["monitor"] = {"port": None}
-    elif spec.monitor_port is not None:
-        request["monitor"] = {"port": spec.monitor_port}
+    monitor = _monitor_request(spec)
+    if monitor is not None:
+        request["monitor"] = monitor
+    if spec.start_timeout_s is not None:
+        request["start_timeout_s"] = spec.start_timeout_s
     return request
+
+
+def _monitor_request(spec: AppSpec) -> dict[str, Any] | None:
+    """The API's `monitor`; None leaves the default (a port check on the first port)."""
+    monitor: dict[str, Any]
+    if spec.no_monitor:
+        return {"port": None}
+    if spec.monitor_url is not None:
+        monitor = {"http": {"port": spec.monitor_url[0], "path": spec.monitor_url[1]}}
+    elif spec.monitor_command:
+        monitor = {"command": list(spec.monitor_command)}
+    elif spec.monitor_port is not None:
+        monitor = {"port": spec.monitor_port}
+    elif spec.monitor_timeout_s is not None:
+        monitor = {}    # a timeout alone: the default check (the first port) with it
+    else:
+        return None
+    if spec.monitor_timeout_s is not None:
+        monitor["timeout_s"] = spec.monitor_timeout_s
+    return monitor
 
 
 def _routes(spec: AppSpec, domain: str) -> list[dict[str, Any]]:

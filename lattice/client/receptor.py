@@ -106,6 +106,10 @@ class ReceptorClient:
             body["annotation"] = annotation
         await self._call("PUT", f"/v1/desired_lrps/{process_guid}", body=body)
 
+    async def put_desired_lrp(self, process_guid: str, body: Mapping[str, Any]) -> None:
+        """`PUT /v1/desired_lrps/{guid}` with a body built by the caller (ltc update)."""
+        await self._call("PUT", f"/v1/desired_lrps/{process_guid}", body=dict(body))
+
     async def delete_desired_lrp(self, process_guid: str) -> None:
         await self._call("DELETE", f"/v1/desired_lrps/{process_guid}")
 

@@ -69,6 +69,7 @@ class SchedulingInfo:
             ),
             modification_tag=ModificationTag(**data["modification_tag"]),
             annotation=data.get("annotation", ""),
+            run_version=int(data.get("run_version", 0)),
         )
 
 
@@ -269,7 +270,8 @@ def _seconds_field(
 
 MONITOR_FORMS = (
     '{"port": N}, {"port": null} (no check), {"http": {"port": N, "path": "/..."}} or '
-    '{"command": ["cmd", "arg", ...]}, each with an optional "timeout_s"'
+    '{"command": ["cmd", "arg", ...]}, each with an optional "timeout_s" (alone: the default '
+    'port check with that timeout)'
 )
 
 
@@ -283,13 +285,15 @@ def parse_monitor(problems: Problems, raw: Any, first_port: int | None) -> Monit
     kinds = [kind for kind in ("port", "http", "command") if kind in raw]
     for name in sorted(set(raw) - {"port", "http", "command", "timeout_s"}):
         problems.add(f"monitor.{name}", f"is not a monitor field; use one of {MONITOR_FORMS}")
-    if len(kinds) != 1:
-        problems.add("monitor", f"give exactly one of port, http, command: {MONITOR_FORMS}")
+    if len(kinds) > 1:
+        problems.add("monitor", f"give one of port, http, command: {MONITOR_FORMS}")
         return PortMonitor(port=first_port)
     timeout_s = _seconds_field(
         problems, raw, "timeout_s", DEFAULT_MONITOR_TIMEOUT_S, MAX_MONITOR_TIMEOUT_S,
         "monitor.timeout_s",
     )
+    if not kinds:      # only a timeout: the default port check, with that timeout
+        return PortMonitor(first_port, timeout_s)
     if kinds == ["http"]:
         http = raw["http"]
         if not isinstance(http, dict):

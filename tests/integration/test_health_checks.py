@@ -65,7 +65,8 @@ async def test_an_http_check_that_never_answers_200_times_out_with_the_reason(
     crashed = await wait_for(lambda: actual_in(etcd, "lost", 0, ActualState.CRASHED), "CRASHED")
     assert crashed.crash_reason == "Timed out after 2s: health check never passed."
     health = [(e.message, e.message_type) for e in cell.sink.of("lost", "HEALTH")]
-    assert health and all(kind == "ERR" for _, kind in health)
+    assert health
+    assert all(kind == "ERR" for _, kind in health)
     assert any("GET /missing: status 404" in message for message, _ in health), health
     # Repeated identical failures are said once, not every half second.
     assert len(health) == len(set(health))
