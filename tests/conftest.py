@@ -23,6 +23,13 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here because pyproject.toml is shared; CI runs these, `-m "not vagrant"` skips.
+    config.addinivalue_line(
+        "markers", "vagrant: boots the box with `vagrant up --provider=docker` (minutes)"
+    )
+
+
 @contextmanager
 def running_etcd(data_dir: Path) -> Iterator[str]:
     """A fresh etcd on free loopback ports with its data in `data_dir`; stopped on exit."""

@@ -54,8 +54,9 @@ class VagrantBox:
         return result.stdout
 
     def ltc(self, *args: str, stdin: str = "", timeout: float = 180) -> str:
-        result = subprocess.run([sys.executable, "-m", "lattice.cli.ltc", *args], env=self.env, input=stdin, capture_output=True,
-                                text=True, timeout=timeout, check=False)
+        result = subprocess.run([sys.executable, "-m", "lattice.cli.ltc", *args], env=self.env,
+                                input=stdin, capture_output=True, text=True, timeout=timeout,
+                                check=False)
         assert result.returncode == 0, f"ltc {' '.join(args)}:\n{result.stdout}{result.stderr}"
         return result.stdout
 
