@@ -17,6 +17,22 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The appliance's test (tests/integration/test_vagrant_e2e.py): Debian's Vagrant with its libvirt
+# plugin (so `vagrant validate` checks that provider too), debootstrap for the base image that
+# vagrant/build-image.sh builds. No recommends: they are hypervisor and media tools.
+vagrant_need=()
+command -v vagrant >/dev/null 2>&1 || vagrant_need+=(vagrant)
+dpkg-query -W -f='${Status}' vagrant-libvirt 2>/dev/null | grep -q "ok installed" \
+  || vagrant_need+=(vagrant-libvirt)
+command -v debootstrap >/dev/null 2>&1 || vagrant_need+=(debootstrap)
+if [ ${#vagrant_need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+  echo "deps: installing ${vagrant_need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${vagrant_need[@]}" >/dev/null
+fi
+
 if ! docker info >/dev/null 2>&1; then
   echo "deps: starting the Docker engine"
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
