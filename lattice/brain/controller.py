@@ -51,6 +51,8 @@ class Controller:
         self._settings = settings
         self._clock = clock
         self._started_ns = clock()
+        # Set after the first pass, so a brain that leads announces itself having converged once.
+        self.first_pass_done = asyncio.Event()
 
     def _cells_trusted(self) -> bool:
         return self._clock() - self._started_ns >= self._settings.cell_grace_s * 1e9
@@ -64,6 +66,7 @@ class Controller:
                 wake_at = await self.converge_once()
             except StoreError as exc:
                 log.warning("converge-failed", error=str(exc))
+            self.first_pass_done.set()
             timeout = self._settings.converge_interval_s
             if wake_at is not None:
                 timeout = min(timeout, max(0.0, (wake_at - self._clock()) / 1e9))

@@ -34,6 +34,8 @@ class LeaderElection:
         self._ttl_s = ttl_s
         self._retry_s = retry_s
         self.is_leader = False
+        # Set once the first attempt is decided, so a brain announces itself knowing its role.
+        self.first_attempt_done = asyncio.Event()
 
     async def _try_acquire(self) -> int | None:
         """The lease of a new term if this brain took the lock, else None."""
@@ -72,11 +74,13 @@ class LeaderElection:
                 log.warning("leader-election-failed", error=str(exc))
                 lease = None
             if lease is None:
+                self.first_attempt_done.set()
                 await asyncio.sleep(self._retry_s)
                 continue
             self.is_leader = True
             log.info("leader-elected", identity=self._identity)
             work = asyncio.gather(*(job() for job in jobs))
+            self.first_attempt_done.set()
             try:
                 await self._hold(lease, work)
             finally:

@@ -82,6 +82,9 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         presence = LeasedRecords(etcd, {record_key: json.dumps(record.to_dict()).encode()})
         tasks.append(asyncio.create_task(presence.run()))
         await presence.registered.wait()
+        await election.first_attempt_done.wait()
+        if election.is_leader:
+            await controller.first_pass_done.wait()
         log.info("brain-started", address=record.address, domain=config.domain)
         if ready is not None:
             ready.set()

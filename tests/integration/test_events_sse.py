@@ -30,11 +30,16 @@ async def read_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[s
             yield event_type, json.loads(line[len("data: "):])
 
 
-async def until(events: AsyncIterator[tuple[str, Any]], wanted: str) -> Any:
+async def collect(events: AsyncIterator[tuple[str, Any]], *wanted: str) -> dict[str, Any]:
+    """The first event of each wanted type. Each prefix has its own watch, so events of
+    different kinds may arrive in any order."""
+    found: dict[str, Any] = {}
     async for event_type, data in events:
-        if event_type == wanted:
-            return data
-    raise AssertionError(f"the stream ended before {wanted}")
+        if event_type in wanted:
+            found.setdefault(event_type, data)
+        if len(found) == len(wanted):
+            return found
+    raise AssertionError(f"the stream ended with only {sorted(found)} of {wanted}")
 
 
 async def test_events_for_desired_actual_and_tasks(
@@ -55,20 +60,19 @@ async def test_events_for_desired_actual_and_tasks(
                 "process_guid": "watched", "image": demo_image, "instances": 1,
             }) as created:
                 assert created.status == 201
-            desired = await asyncio.wait_for(until(events, "desired_lrp_created"), 30)
-            assert desired["desired_lrp"]["process_guid"] == "watched"
-            actual = await asyncio.wait_for(until(events, "actual_lrp_created"), 30)
-            assert actual["actual_lrp"]["index"] == 0
             # No cell: the auction records its placement error, a change of the ActualLRP.
-            changed = await asyncio.wait_for(until(events, "actual_lrp_changed"), 30)
-            assert changed["before"]["process_guid"] == "watched"
+            found = await asyncio.wait_for(collect(
+                events, "desired_lrp_created", "actual_lrp_created", "actual_lrp_changed"), 30)
+            assert found["desired_lrp_created"]["desired_lrp"]["process_guid"] == "watched"
+            assert found["actual_lrp_created"]["actual_lrp"]["index"] == 0
+            assert found["actual_lrp_changed"]["after"]["placement_error"] != ""
             await etcd.put(keys.TASKS + "t1", json.dumps({"task_guid": "t1"}).encode())
-            task = await asyncio.wait_for(until(events, "task_created"), 30)
-            assert task == {"task": {"task_guid": "t1"}}
+            found = await asyncio.wait_for(collect(events, "task_created"), 30)
+            assert found["task_created"] == {"task": {"task_guid": "t1"}}
             async with session.delete(f"{base}/v1/desired_lrps/watched") as removed:
                 assert removed.status == 204
-            gone = await asyncio.wait_for(until(events, "desired_lrp_removed"), 30)
-            assert gone["desired_lrp"]["process_guid"] == "watched"
+            found = await asyncio.wait_for(collect(events, "desired_lrp_removed"), 30)
+            assert found["desired_lrp_removed"]["desired_lrp"]["process_guid"] == "watched"
             # Stopping the brain with the stream still open: it ends the stream, not waits.
             server.cancel()
             with contextlib.suppress(asyncio.CancelledError):
