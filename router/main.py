@@ -127,9 +127,7 @@ class RouterServer:
                            reuse_port=self.config.reuse_port)
         await site.start()
         self._status_runner = runner
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        self._status_port = int(server.sockets[0].getsockname()[1])
+        self._status_port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
         """Stop accepting, drain within the grace period, then release in reverse order."""

@@ -148,15 +148,46 @@ def cell(etcd: str, cell_id: str, address: str, memory_mb: int | None, disk_mb: 
 @ETCD_OPTION
 @click.option("--listen", default="127.0.0.1", show_default=True, help="The router's address.")
 @click.option("--port", type=int, default=8080, show_default=True, help="The router's port.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              envvar="LATTICE_ROUTER_WORKERS",
+              help="Router processes sharing the port (SO_REUSEPORT), e.g. one per core.")
+@click.option("--status-port", type=click.IntRange(0, 65535), default=None,
+              envvar="LATTICE_ROUTER_STATUS_PORT",
+              help="Serve /health, /metrics and /routes on 127.0.0.1:PORT (none if unset).")
+@click.option("--balancing", type=click.Choice(["round-robin", "least-connections"]),
+              default="round-robin", show_default=True, envvar="LATTICE_ROUTER_BALANCING",
+              help="How each route's instances share its requests.")
+@click.option("--worker", "worker_index", type=int, default=None, hidden=True)
 @JSON_LOGS_OPTION
-def router(etcd: str, listen: str, port: int, json_logs: bool) -> None:
+def router(etcd: str, listen: str, port: int, workers: int, status_port: int | None,
+           balancing: str, worker_index: int | None, json_logs: bool) -> None:
     """Route HTTP by Host header to the instances of apps and to the box's services."""
     from router.config import RouterConfig
     from router.main import serve
+    from router.workers import run_workers
 
     lattice_logs.configure("router", json=json_logs)
-    run_until_signalled(serve(RouterConfig(etcd_endpoints=etcd, host=listen, port=port)),
-                        use_uvloop=True)
+    if workers > 1 and worker_index is None:
+        if port == 0:
+            raise click.BadParameter("several workers need a fixed port, not 0",
+                                     param_hint="--port")
+
+        def child_argv(index: int) -> list[str]:
+            argv = [sys.executable, "-m", "lattice.cli.server", "router", "--etcd", etcd,
+                    "--listen", listen, "--port", str(port), "--workers", str(workers),
+                    "--balancing", balancing, "--worker", str(index),
+                    "--json-logs" if json_logs else "--console-logs"]
+            if status_port is not None:
+                argv += ["--status-port", str(status_port)]
+            return argv
+
+        sys.exit(run_workers(child_argv, workers))
+    config = RouterConfig(
+        etcd_endpoints=etcd, host=listen, port=port, balancing=balancing,
+        status_port=status_port if not worker_index else None,
+        reuse_port=worker_index is not None,
+    )
+    run_until_signalled(serve(config, credentials=credentials_from_env()), use_uvloop=True)
 
 
 @main.command()
