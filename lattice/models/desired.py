@@ -113,13 +113,18 @@ Monitor = PortMonitor | HttpMonitor | CommandMonitor
 
 
 def monitor_to_dict(monitor: Monitor) -> dict[str, Any]:
-    """The JSON form; a port check stays `{"port": N}` as before the other kinds existed."""
+    """The JSON form. A port check with the default timeout stays exactly `{"port": N}`, as
+    before the other kinds existed; a timeout is written only when it is not the default."""
+    data: dict[str, Any]
     if isinstance(monitor, HttpMonitor):
-        return {"http": {"port": monitor.port, "path": monitor.path},
-                "timeout_s": monitor.timeout_s}
-    if isinstance(monitor, CommandMonitor):
-        return {"command": list(monitor.command), "timeout_s": monitor.timeout_s}
-    return {"port": monitor.port, "timeout_s": monitor.timeout_s}
+        data = {"http": {"port": monitor.port, "path": monitor.path}}
+    elif isinstance(monitor, CommandMonitor):
+        data = {"command": list(monitor.command)}
+    else:
+        data = {"port": monitor.port}
+    if monitor.timeout_s != DEFAULT_MONITOR_TIMEOUT_S:
+        data["timeout_s"] = monitor.timeout_s
+    return data
 
 
 def describe_monitor(monitor: Monitor) -> str:
