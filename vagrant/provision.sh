@@ -73,7 +73,7 @@ unit() {  # unit NAME DESCRIPTION AFTER EXEC
   write_file "/etc/systemd/system/lattice-$1.service" 644 "[Unit]
 Description=Lattice $2
 After=$3
-Requires=$3
+Wants=$3
 
 [Service]
 EnvironmentFile=$ENV_FILE
