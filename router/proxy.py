@@ -72,7 +72,7 @@ _PAUSE_BUFFER = 4       # body bytes pile up while no backend connection is read
 
 
 class RouteLookup(Protocol):
-    def lookup(self, host: str) -> Pool | None: ...
+    def lookup(self, host: str, target: bytes = b"/") -> Pool | None: ...
 
 
 class LogSink(Protocol):
@@ -535,7 +535,7 @@ class Exchange:
             self._answer_error(errors.EMPTY_HOST, errors.EMPTY_HOST_MESSAGE)
             return
         host = self.host.decode("latin-1")
-        pool = self.client.proxy.routes.lookup(host)
+        pool = self.client.proxy.routes.lookup(host, self.target)
         if pool is None:
             self._answer_error(errors.UNKNOWN_ROUTE, errors.unknown_route_message(host))
             return

@@ -9,6 +9,10 @@ rebuilds only the pools of the host names it had or has; a service record's chan
 only its host names. While etcd is unreachable the informers keep their last copy and send no
 changes, so the router keeps serving the last table it had.
 
+A route may carry a path, `host/path`: a request whose path is that path or below it (on a
+segment boundary) goes there, the longest matching path first, before the host's own route.
+Route keys are case-insensitive, as in gorouter.
+
 A host maps to a pool that may be empty: that is a known route with no RUNNING instance (503),
 unlike a host with no pool at all (404). A service host name wins over an app route of the
 same name, so an app cannot capture `receptor.<domain>`.
@@ -45,6 +49,25 @@ def normalize_host(host: str) -> str:
     return host.rstrip(".")
 
 
+def normalize_route(route: str) -> str:
+    """`Web.Example.com/API/` -> `web.example.com/api`: a host name, maybe with a path."""
+    host, slash, path = route.partition("/")
+    host = normalize_host(host)
+    path = path.strip("/").lower()
+    return f"{host}/{path}" if slash and path else host
+
+
+def _request_path(target: bytes) -> str:
+    """The lower-cased path of a request target, without query or fragment."""
+    path = target.split(b"?", 1)[0].split(b"#", 1)[0].decode("latin-1").lower()
+    if not path.startswith("/"):
+        # absolute-form (`http://host/path`): the path starts at the first slash after `//`
+        after = path.find("//")
+        slash = path.find("/", after + 2 if after != -1 else 0)
+        path = path[slash:] if slash != -1 else "/"
+    return path
+
+
 def split_address(address: str) -> tuple[str, int]:
     """`host:port` (or `[v6]:port`) of a service record -> (host, port); ValueError if bad."""
     host, colon, port = address.rpartition(":")
@@ -74,14 +97,18 @@ class RouteTable:
         self._services: dict[str, ServiceRecord] = {}   # etcd key -> record
         self._host_services: dict[str, set[str]] = {}   # host -> etcd keys of its records
         self._service_pools: dict[str, Pool] = {}
+        self._paths: dict[str, list[str]] = {}          # host -> its route paths, longest first
 
     # -- reading -----------------------------------------------------------------------------
 
-    def lookup(self, host: str) -> Pool | None:
-        """The pool for a Host header value (case and `:port` ignored); None: unknown host.
+    def lookup(self, host: str, target: bytes = b"/") -> Pool | None:
+        """The pool for a Host header value (case and `:port` ignored) and a request target;
+        None: unknown host.
 
         The pool may be empty: the host is a known route with no endpoint right now.
         """
+        if self._paths:
+            return self._lookup_with_paths(host, target)
         # Fast path: most Host headers are already a lower-case name without a port.
         pool = self._service_pools.get(host)
         if pool is None:
@@ -90,6 +117,21 @@ class RouteTable:
             return pool
         name = normalize_host(host)
         for candidate in _candidates(name):
+            pool = self._service_pools.get(candidate)
+            if pool is None:
+                pool = self._app_pools.get(candidate)
+            if pool is not None:
+                return pool
+        return None
+
+    def _lookup_with_paths(self, host: str, target: bytes) -> Pool | None:
+        path = _request_path(target)
+        for candidate in _candidates(normalize_host(host)):
+            for route_path in self._paths.get(candidate, ()):
+                if path == route_path or path.startswith(route_path + "/"):
+                    pool = self._app_pools.get(candidate + route_path)
+                    if pool is not None:
+                        return pool
             pool = self._service_pools.get(candidate)
             if pool is None:
                 pool = self._app_pools.get(candidate)
@@ -189,7 +231,7 @@ class RouteTable:
                 if mapping.container_port == route.port
             ]
             for host in route.hostnames:
-                claims.setdefault(normalize_host(host), []).extend(endpoints)
+                claims.setdefault(normalize_route(host), []).extend(endpoints)
         return {host: tuple(dict.fromkeys(endpoints)) for host, endpoints in claims.items()}
 
     def _refresh_app(self, guid: str) -> None:
@@ -212,6 +254,7 @@ class RouteTable:
         if not guids:
             self._host_apps.pop(host, None)
             if self._app_pools.pop(host, None) is not None:
+                self._forget_path(host)
                 log.info("route-unregistered", host=host)
             return
         endpoints = [e for guid in guids for e in self._app_claims[guid][host]]
@@ -219,10 +262,26 @@ class RouteTable:
         if pool is None:
             balancer = self._new_balancer() if self._new_balancer is not None else None
             self._app_pools[host] = Pool(endpoints, balancer)
+            self._remember_path(host)
             log.info("route-registered", host=host, process_guids=guids, endpoints=len(endpoints))
         else:
             pool.replace(endpoints)
             log.debug("route-endpoints-changed", host=host, endpoints=len(endpoints))
+
+    def _remember_path(self, route: str) -> None:
+        name, slash, path = route.partition("/")
+        if slash:
+            paths = self._paths.setdefault(name, [])
+            paths.append("/" + path)
+            paths.sort(key=len, reverse=True)
+
+    def _forget_path(self, route: str) -> None:
+        name, slash, path = route.partition("/")
+        if slash and name in self._paths:
+            paths = self._paths[name]
+            paths.remove("/" + path)
+            if not paths:
+                del self._paths[name]
 
     # -- services ----------------------------------------------------------------------------
 

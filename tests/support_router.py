@@ -118,6 +118,7 @@ class Backend:
         app.router.add_get("/big/{size}", self.big)
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/session", self.session)
+        app.router.add_route("*", "/{tail:.*}", self.whoami)     # any other path: who am I
         return app
 
     def _seen(self, request: web.Request) -> None:

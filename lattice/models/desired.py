@@ -14,8 +14,10 @@ from typing import Any
 from lattice.models.errors import Problems
 
 APP_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
+# A host name, maybe a wildcard (`*.example.com`), maybe with a path route (`host/api/v1`).
 HOSTNAME_PATTERN = re.compile(
-    r"^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+    r"^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*"
+    r"(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
 )
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_PORT = 8080

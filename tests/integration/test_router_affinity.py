@@ -136,3 +136,21 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def test_path_routes_through_the_router(
+    etcd: Etcd, router: RouterServer, backends: list[Backend]
+) -> None:
+    await put_app(etcd, "site", [f"paths.{DOMAIN}"])
+    await put_app(etcd, "api", [f"paths.{DOMAIN}/api"])
+    await put_instance(etcd, "site", 0, backends[0].port)
+    await put_instance(etcd, "api", 0, backends[1].port)
+    await wait_for(lambda: router.table.lookup(f"paths.{DOMAIN}", b"/api") is not None
+                   and router.table.lookup(f"paths.{DOMAIN}", b"/api") is not
+                   router.table.lookup(f"paths.{DOMAIN}", b"/"), what="both routes")
+    await wait_for(lambda: endpoint_count(router, f"paths.{DOMAIN}") == 1, what="site endpoint")
+    site = await get(router.port, f"paths.{DOMAIN}", "/apis")
+    api = await get(router.port, f"paths.{DOMAIN}", "/api/users?id=1")
+    assert site.json()["name"] == "b0"
+    assert api.json()["name"] == "b1"
+    assert api.json()["path"] == "/api/users?id=1"      # the path is passed on unchanged

@@ -191,3 +191,51 @@ def test_normalize_host() -> None:
     assert normalize_host("[::1]:8080") == "[::1]"
     assert normalize_host("example.com.") == "example.com"
     assert normalize_host("example.com:http") == "example.com:http"
+
+
+def test_path_routes_take_the_longest_matching_prefix() -> None:
+    table = RouteTable()
+    scheduling(table, "site", Route(("shop.x",), 8080))
+    scheduling(table, "api", Route(("shop.x/api",), 8080))
+    scheduling(table, "v2", Route(("Shop.X/API/v2/",), 8080))
+    actual(table, "site", 0, host_port=61000)
+    actual(table, "api", 0, host_port=62000)
+    actual(table, "v2", 0, host_port=63000)
+
+    def port_for(target: bytes, host: str = "shop.x") -> int | None:
+        pool = table.lookup(host, target)
+        return None if pool is None else pool.endpoints[0].port
+
+    assert port_for(b"/") == 61000
+    assert port_for(b"/apix") == 61000            # a prefix only on a segment boundary
+    assert port_for(b"/api") == 62000
+    assert port_for(b"/api/users?x=/api/v2") == 62000
+    assert port_for(b"/API/V2/items") == 63000
+    assert port_for(b"http://shop.x/api/v2") == 63000
+    assert port_for(b"/api/v2", "SHOP.x:8080") == 63000
+    assert port_for(b"/api", "other.x") is None
+
+
+def test_a_path_route_without_a_host_route_and_its_removal() -> None:
+    table = RouteTable()
+    scheduling(table, "api", Route(("only.x/api",), 8080))
+    actual(table, "api", 0, host_port=62000)
+    assert table.lookup("only.x", b"/api/a") is not None
+    assert table.lookup("only.x", b"/") is None
+    scheduling(table, "api", Route(("only.x",), 8080))
+    assert table.lookup("only.x", b"/") is not None
+    assert table.lookup("only.x", b"/api/a") is table.lookup("only.x", b"/")
+
+
+def test_path_routes_under_a_wildcard_host() -> None:
+    table = RouteTable()
+    scheduling(table, "wild", Route(("*.x/static",), 8080))
+    scheduling(table, "web", Route(("a.x",), 8080))
+    actual(table, "wild", 0, host_port=61000)
+    actual(table, "web", 0, host_port=62000)
+    wild, web = table.lookup("b.x", b"/static/app.js"), table.lookup("a.x", b"/static/app.js")
+    assert wild is not None
+    assert [e.port for e in wild.endpoints] == [61000]
+    # The exact host wins over a wildcard, whatever the path.
+    assert web is not None
+    assert [e.port for e in web.endpoints] == [62000]
