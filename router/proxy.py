@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from typing import Protocol, cast
@@ -102,6 +103,9 @@ class Proxy:
         self.cooldown = CoolDown(config.cooldown_s)
         self.metrics = Metrics()
         self.app_logs = app_logs
+        # Decided once: building a debug event's arguments for every request costs even when
+        # the event is filtered out.
+        self.log_requests = log.bind().is_enabled_for(logging.DEBUG)
         self.upstream = Upstream(
             max_idle=config.max_idle_per_endpoint,
             idle_timeout_s=config.backend_idle_timeout_s,
@@ -884,11 +888,11 @@ class Exchange:
         endpoint = self._endpoint
         app = endpoint.process_guid if endpoint is not None else ""
         proxy.metrics.request_done(app, self._status, duration_s)
-        # A filtered-out debug call is one no-op method call: cheap enough for every request.
-        log.debug(
-            "request-done", host=self.host, status=self._status, app=app,
-            index=endpoint.index if endpoint is not None else -1, duration_s=duration_s,
-        )
+        if proxy.log_requests:
+            log.debug(
+                "request-done", host=self.host.decode("latin-1"), status=self._status, app=app,
+                index=endpoint.index if endpoint is not None else -1, duration_s=duration_s,
+            )
         if app and proxy.app_logs is not None and endpoint is not None:
             line = (
                 f'{self.host.decode("latin-1")} - "{self.method.decode("latin-1")} '
