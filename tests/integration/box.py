@@ -6,6 +6,7 @@ gone and reports how long stopping took.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lattice.etcd_server import free_port
+from lattice.store import Etcd, ensure_cluster_id
 
 T = TypeVar("T")
 
@@ -64,6 +66,14 @@ def descendants(root: int) -> dict[int, str]:
     return found
 
 
+async def _cluster_id(endpoint: str) -> str:
+    etcd = Etcd(endpoint)
+    try:
+        return await ensure_cluster_id(etcd)
+    finally:
+        await etcd.close()
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -79,6 +89,7 @@ class Box:
     router_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    _cluster_id: str = ""
     extra_args: tuple[str, ...] = ()            # more `lattice up` flags, e.g. ("--cells", "3")
     env: dict[str, str] = field(default_factory=dict)   # more environment for `lattice up`
     authorization: str | None = None            # Authorization header for the box's API/logs
@@ -125,6 +136,20 @@ class Box:
             os.kill(pid, signal.SIGKILL)
         assert leftovers == {}, f"processes left behind: {leftovers}"
         return took
+
+    @property
+    def cluster_id(self) -> str:
+        """The box's cluster id, which labels its containers (read once from its etcd)."""
+        if self._cluster_id:
+            return self._cluster_id
+        assert self.process is not None
+        for cmd in descendants(self.process.pid).values():
+            words = cmd.split()
+            if "lattice.cli.server" in words and "--etcd" in words:
+                endpoint = words[words.index("--etcd") + 1]
+                self._cluster_id = asyncio.run(_cluster_id(endpoint))
+                return self._cluster_id
+        raise AssertionError("no component of the box shows its etcd endpoint")
 
     def component_pid(self, name: str) -> int | None:
         """The pid of a component (`router`, `brain`, ...) that `lattice up` runs."""

@@ -49,13 +49,13 @@ def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[B
         the_box.stop()
 
 
-def containers_of(app: str) -> list[docker.models.containers.Container]:
+def containers_of(box: Box, app: str) -> list[docker.models.containers.Container]:
+    """The app's containers in this box (other boxes on the engine may run the same names)."""
+    labels = [f"lattice.process_guid={app}", f"lattice.cluster_id={box.cluster_id}"]
     client = docker.from_env()
     try:
         # ignore_removed: a container can go between the listing and its inspection.
-        return list(client.containers.list(
-            filters={"label": f"lattice.process_guid={app}"}, ignore_removed=True
-        ))
+        return list(client.containers.list(filters={"label": labels}, ignore_removed=True))
     finally:
         client.close()
 
@@ -81,7 +81,7 @@ def test_create_three_instances_all_running_and_round_robin(box: Box, demo_image
 
 def test_a_killed_instance_comes_back_with_its_crash_counted(box: Box, demo_image: str) -> None:
     ltc_ok(box, "create", "crashy", demo_image, "--instances", "2")
-    victim = next(c for c in containers_of("crashy") if c.labels["lattice.index"] == "1")
+    victim = next(c for c in containers_of(box, "crashy") if c.labels["lattice.index"] == "1")
     victim.kill()
 
     def back_running() -> dict | None:
@@ -113,7 +113,7 @@ def test_scale_down_fails_no_request_and_reaches_no_removed_instance(
     load.start()
     try:
         ltc_ok(box, "scale", "scaler", "1")
-        wait_for(lambda: len(containers_of("scaler")) == 1, 30, "the extra containers to go")
+        wait_for(lambda: len(containers_of(box, "scaler")) == 1, 30, "the extra containers to go")
     finally:
         stop.set()
         load.join()
@@ -154,7 +154,7 @@ def test_after_remove_the_route_gives_404(box: Box, demo_image: str) -> None:
     assert box.app("gone")[0] == 200
     ltc_ok(box, "remove", "gone")
     wait_for(lambda: box.app("gone")[0] == 404, 10, "the route to answer 404")
-    wait_for(lambda: containers_of("gone") == [], 20, "the container to be removed")
+    wait_for(lambda: containers_of(box, "gone") == [], 20, "the container to be removed")
 
 
 def test_restart_brings_every_app_back(tmp_path: Path, demo_image: str) -> None:
@@ -164,10 +164,17 @@ def test_restart_brings_every_app_back(tmp_path: Path, demo_image: str) -> None:
         ltc_ok(box, "target", f"{box.domain}:{box.router_port}")
         ltc_ok(box, "create", "phoenix", demo_image, "--instances", "2")
         assert box.app("phoenix")[0] == 200
+        cluster_id = box.cluster_id
     finally:
         took = box.stop()
     assert took < 10, f"stopping took {took:.1f} s"
-    assert containers_of("phoenix") == []
+    client = docker.from_env()
+    try:
+        left = client.containers.list(
+            all=True, filters={"label": f"lattice.cluster_id={cluster_id}"})
+    finally:
+        client.close()
+    assert left == []
 
     box.start()
     try:
