@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,23 @@ from lattice.store import Etcd, keys
 
 APP_GUID = "bench-app"
 APP_HOST = "bench-app.bench.localhost"
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` and all its descendants (workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue    # it ended between listing and reading
+    return total
 
 
 def wait_http(port: int, host: str | None = None, timeout_s: float = 30.0) -> None:
@@ -119,8 +137,9 @@ def register_app(endpoint: str, ports: list[int]) -> None:
 
 @contextmanager
 def router(etcd_endpoint: str, *, cpus: str, workers: int = 1,
-           extra: tuple[str, ...] = ()) -> Iterator[int]:
-    """`lattice router` pinned to `cpus` ("1", "0,1"); yields its port once it routes the app."""
+           extra: tuple[str, ...] = ()) -> Iterator[tuple[int, int]]:
+    """`lattice router` pinned to `cpus` ("1", "0,1"); yields (port, pid) once it routes the
+    app."""
     port = free_port()
     argv = ["taskset", "-c", cpus, sys.executable, "-m", "lattice.cli.server", "router",
             "--etcd", etcd_endpoint, "--port", str(port), "--json-logs", *extra]
@@ -130,7 +149,7 @@ def router(etcd_endpoint: str, *, cpus: str, workers: int = 1,
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
         try:
             wait_http(port, APP_HOST)
-            yield port
+            yield port, process.pid
         finally:
             process.terminate()
             try:
@@ -175,8 +194,9 @@ http {{
 
 
 @contextmanager
-def nginx_proxy(backend_ports: list[int], *, cpu: int) -> Iterator[int]:
-    """Debian's nginx on the host, 1 worker, keep-alive upstream to the backends."""
+def nginx_proxy(backend_ports: list[int], *, cpu: int) -> Iterator[tuple[int, int]]:
+    """Debian's nginx on the host, 1 worker, keep-alive upstream to the backends; yields
+    (port, pid)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="lattice-bench-nginx-") as tmp:
         servers = "\n        ".join(f"server 127.0.0.1:{p};" for p in backend_ports)
@@ -188,7 +208,7 @@ def nginx_proxy(backend_ports: list[int], *, cpu: int) -> Iterator[int]:
         )
         try:
             wait_http(port, APP_HOST)
-            yield port
+            yield port, process.pid
         finally:
             process.terminate()
             process.wait(timeout=20)

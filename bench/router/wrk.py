@@ -15,10 +15,13 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int        # non-2xx/3xx answers plus socket errors
+    requests: int = 0
+    proxy_cpu_us: float = 0.0   # CPU time of the proxy's processes per request, if measured
 
     def row(self, name: str) -> str:
+        cpu = f"   proxy CPU {self.proxy_cpu_us:5.1f} us/req" if self.proxy_cpu_us else ""
         return (f"{name:<28} {self.requests_per_s:>10,.0f} req/s   p50 {self.p50_ms:6.2f} ms"
-                f"   p99 {self.p99_ms:6.2f} ms   errors {self.errors}")
+                f"   p99 {self.p99_ms:6.2f} ms   errors {self.errors}{cpu}")
 
 
 def _latency_ms(text: str, percentile: str) -> float:
@@ -41,7 +44,9 @@ def parse(text: str) -> WrkResult:
     )
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    return WrkResult(float(rate.group(1)), _latency_ms(text, "50"), _latency_ms(text, "99"), errors)
+    total = re.search(r"^\s*(\d+) requests in", text, re.MULTILINE)
+    return WrkResult(float(rate.group(1)), _latency_ms(text, "50"), _latency_ms(text, "99"),
+                     errors, int(total.group(1)) if total else 0)
 
 
 def run_wrk(url: str, *, host: str | None, cpu: int, connections: int = 32,
