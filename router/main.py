@@ -19,6 +19,7 @@ from aiohttp import web
 from lattice.auth import Credentials
 from lattice.store import Etcd, Informer
 from logagg.publisher import LogPublisher
+from router.applogs import AppLogs
 from router.config import RouterConfig
 from router.leastconnection import InFlight, LeastConnection
 from router.pool import Balancer
@@ -50,6 +51,7 @@ class RouterServer:
         self._etcd: Etcd | None = None
         self._publisher: LogPublisher | None = None
         self._publisher_task: asyncio.Task[None] | None = None
+        self._app_logs_task: asyncio.Task[None] | None = None
         self.proxy = Proxy(self.table, config, in_flight=in_flight)
         self._status_runner: web.AppRunner | None = None
         self._status_port: int | None = None
@@ -86,8 +88,9 @@ class RouterServer:
         ]
         # RTR lines go to the log aggregator; emit never blocks, so requests never wait on it.
         self._publisher = LogPublisher(self._etcd, credentials=self.credentials)
-        self.proxy.app_logs = self._publisher
+        self.proxy.app_logs = AppLogs(self._publisher)
         self._publisher_task = asyncio.create_task(self._publisher.run())
+        self._app_logs_task = asyncio.create_task(self.proxy.app_logs.run())
         if self.config.status_port is not None:
             await self._start_status()
         await asyncio.gather(*(informer.synced.wait() for informer in self._informers))
@@ -140,6 +143,11 @@ class RouterServer:
         if self._status_runner is not None:
             await self._status_runner.cleanup()
             self._status_runner = None
+        if self._app_logs_task is not None:
+            self._app_logs_task.cancel()     # flushes the last lines as it ends
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._app_logs_task
+            self._app_logs_task = None
         if self._publisher is not None:
             await self._publisher.flush(1.0)
         if self._publisher_task is not None:

@@ -30,7 +30,6 @@ from typing import Protocol, cast
 import httptools
 import structlog
 
-from logagg.envelope import Envelope
 from router import errors
 from router.affinity import (
     parse_app_instance,
@@ -38,6 +37,7 @@ from router.affinity import (
     sticky_instance,
     vcap_cookie_header,
 )
+from router.applogs import AppLogs
 from router.config import RouterConfig
 from router.cooldown import CoolDown
 from router.errors import DialError, ErrorKind
@@ -76,12 +76,6 @@ class RouteLookup(Protocol):
     def lookup(self, host: str, target: bytes = b"/") -> Pool | None: ...
 
 
-class LogSink(Protocol):
-    """Where RTR lines go (logagg's LogPublisher); `emit` must never block."""
-
-    def emit(self, envelope: Envelope) -> None: ...
-
-
 class _BadRequest(Exception):
     """Raised from a parser callback to stop parsing a request the router refuses."""
 
@@ -95,7 +89,7 @@ class Proxy:
         config: RouterConfig,
         *,
         in_flight: InFlight | None = None,
-        app_logs: LogSink | None = None,
+        app_logs: AppLogs | None = None,
     ) -> None:
         self.routes = routes
         self.config = config
@@ -894,10 +888,5 @@ class Exchange:
                 index=endpoint.index if endpoint is not None else -1, duration_s=duration_s,
             )
         if app and proxy.app_logs is not None and endpoint is not None:
-            line = (
-                f'{self.host.decode("latin-1")} - "{self.method.decode("latin-1")} '
-                f'{self.target.decode("latin-1")}" {self._status} '
-                f"response_time:{duration_s:.6f} app_index:{endpoint.index} "
-                f'x_forwarded_for:"{client.client_ip.decode()}"'
-            )
-            proxy.app_logs.emit(Envelope.now(app, "RTR", str(endpoint.index), line))
+            proxy.app_logs.add(app, endpoint.index, self.host, self.method, self.target,
+                               self._status, duration_s, client.client_ip)
