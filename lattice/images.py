@@ -11,9 +11,6 @@ import shutil
 import tarfile
 from pathlib import Path
 
-import docker
-import docker.errors
-
 DEMO_IMAGE = "lattice/demo-app:latest"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
@@ -71,6 +68,11 @@ def build_busybox_image(
     tag: str, dockerfile: bytes, files: dict[str, tuple[bytes, int]], *, rebuild: bool = False
 ) -> str:
     """Build a busybox-based image from an in-memory context, unless `tag` already exists."""
+    # Imported here, not at the top: `ltc` imports this module for DEMO_IMAGE on every command,
+    # and docker-py costs ~80 ms of start-up that only `ltc test` (or a build) needs.
+    import docker
+    import docker.errors
+
     client = docker.from_env()
     try:
         if not rebuild:
