@@ -5,6 +5,7 @@ from __future__ import annotations
 from logagg.buffer import RecentLogs
 from logagg.config import LogaggConfig
 from logagg.crashes import CrashLogs
+from logagg.drains import Drains
 from logagg.envelope import Envelope
 from logagg.hub import Hub, Subscription
 
@@ -14,11 +15,13 @@ class Aggregator:
         self.recent = RecentLogs(config.recent_lines, idle_s=config.idle_app_s)
         self.crashes = CrashLogs()
         self.hub = Hub(queue_size=config.subscriber_queue)
+        self.drains = Drains(queue_size=config.drain_queue)
 
     def ingest(self, envelope: Envelope) -> None:
         self.recent.append(envelope)
         self.crashes.observe(envelope)
         self.hub.publish(envelope)
+        self.drains.offer(envelope)
 
     def subscribe_with_recent(self, app_id: str) -> tuple[list[Envelope], Subscription]:
         """The app's recent lines and a subscription to every later one: no gap, no duplicate.

@@ -14,6 +14,7 @@ class LogaggConfig:
     recent_lines: int = 1000        # per app, in the ring buffer behind /recentlogs
     idle_app_s: float = 3600.0      # an app silent this long loses its recent lines
     subscriber_queue: int = 1000    # per live subscriber, before its backlog is dropped
+    drain_queue: int = 10_000       # per syslog drain, before its oldest lines are dropped
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -31,5 +32,7 @@ class LogaggConfig:
             problems.append(f"idle_app_s: must be positive, got {self.idle_app_s}")
         if self.subscriber_queue < 1:
             problems.append(f"subscriber_queue: must be at least 1, got {self.subscriber_queue}")
+        if self.drain_queue < 1:
+            problems.append(f"drain_queue: must be at least 1, got {self.drain_queue}")
         if problems:
             raise ValueError("invalid log aggregator config: " + "; ".join(problems))

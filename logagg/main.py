@@ -15,6 +15,7 @@ from lattice.auth import Credentials, basic_auth_middleware
 from lattice.models import ServiceRecord
 from lattice.store import Change, Etcd, Informer, LeasedRecords, keys
 from logagg.config import LogaggConfig
+from logagg.drains import drains_of
 from logagg.server import AGGREGATOR, close_websockets, create_app
 
 log = structlog.get_logger("logagg")
@@ -39,8 +40,12 @@ async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None,
     def on_desired_change(change: Change) -> None:
         # A key that appears after the first listing is an app created (again): crash logs
         # of an earlier app of that name are not this one's. The first listing only loads.
+        app_id = change.key.removeprefix(keys.SCHEDULING)
         if apps.synced.is_set() and change.old is None and change.new is not None:
-            aggregator.app_created(change.key.removeprefix(keys.SCHEDULING))
+            aggregator.app_created(app_id)
+        # Every change, the first listing's too: the app's syslog drains follow its desired
+        # state; a removed app (new is None) has none left.
+        aggregator.drains.set_drains(app_id, drains_of(change.new))
 
     apps: Informer = Informer(etcd, keys.SCHEDULING, on_change=on_desired_change)
     apps_task = asyncio.create_task(apps.run(), name="logagg-desired-informer")
@@ -79,6 +84,7 @@ async def serve(config: LogaggConfig, *, ready: asyncio.Event | None = None,
         apps_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await apps_task
+        await aggregator.drains.close()
         await _shut_down(site, app, presence, presence_task, runner, etcd)
 
 

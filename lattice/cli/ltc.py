@@ -232,13 +232,15 @@ def ask_credentials(username: str | None) -> Credentials:
                    "[default: APP.<domain>]")
 @click.option("--no-routes", is_flag=True, help="Do not route HTTP to the app.")
 @click.option("-t", "--timeout", envvar="LTC_TIMEOUT", default="120s", help=TIMEOUT_HELP)
+@click.option("--syslog-drain", "syslog_drains", multiple=True, metavar="tcp://HOST:PORT",
+              help="Forward the app's lines as RFC 5424 syslog over TCP. Repeatable.")
 @click.pass_obj
 def create(
     obj: LtcContext, app: str, image: str, command: tuple[str, ...], instances: int,
     memory_mb: int, cpu_weight: int, ports: str | None, env: tuple[str, ...],
     monitor_port: int | None, no_monitor: bool, monitor_url: str | None,
     monitor_command: str | None, monitor_timeout: str | None, routes: tuple[str, ...],
-    no_routes: bool, timeout: str,
+    no_routes: bool, timeout: str, syslog_drains: tuple[str, ...] = (),
 ) -> None:
     """Run IMAGE as APP and wait until every instance is RUNNING."""
     with reported_errors():
@@ -248,7 +250,7 @@ def create(
                 cpu_weight=cpu_weight, ports=ports, env=env, command=command,
                 monitor_port=monitor_port, no_monitor=no_monitor, monitor_url=monitor_url,
                 monitor_command=monitor_command, monitor_timeout=monitor_timeout, routes=routes,
-                no_routes=no_routes, timeout=timeout,
+                no_routes=no_routes, timeout=timeout, syslog_drains=syslog_drains,
             )
         )
 

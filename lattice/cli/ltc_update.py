@@ -37,11 +37,15 @@ TIMEOUT_HELP = "How long to wait until every instance runs the update: 30, 30s, 
 @click.option("-e", "--env", multiple=True, metavar="NAME=VALUE",
               help="Replace the environment (rolls every instance). Repeatable.")
 @click.option("--image", help="Run another image (rolls every instance).")
+@click.option("--syslog-drain", "syslog_drains", multiple=True, metavar="tcp://HOST:PORT",
+              help="Replace the syslog drains (no restart). Repeatable.")
+@click.option("--no-syslog-drains", is_flag=True, help="Remove every syslog drain.")
 @click.option("-t", "--timeout", envvar="LTC_TIMEOUT", default="120s", show_default=True,
               help=TIMEOUT_HELP)
 @click.pass_context
 def update(ctx: click.Context, app: str, instances: int | None, routes: tuple[str, ...],
-           no_routes: bool, env: tuple[str, ...], image: str | None, timeout: str) -> None:
+           no_routes: bool, env: tuple[str, ...], image: str | None, timeout: str,
+           syslog_drains: tuple[str, ...] = (), no_syslog_drains: bool = False) -> None:
     """Change APP's instances, routes, env or image, and wait until it runs the change.
 
     A new image or env replaces the instances one at a time: each new one must pass its
@@ -53,7 +57,8 @@ def update(ctx: click.Context, app: str, instances: int | None, routes: tuple[st
     with reported_errors():
         spec, timeout_s = parse_update_flags(UpdateFlags(
             name=app, instances=instances, routes=routes, no_routes=no_routes, env=env,
-            image=image, timeout=timeout,
+            image=image, timeout=timeout, syslog_drains=syslog_drains,
+            no_syslog_drains=no_syslog_drains,
         ))
 
         async def work(connection: Connection) -> None:

@@ -32,6 +32,7 @@ from lattice.client.target import Target
 from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
 from lattice.models.actual import ActualLRP
 from lattice.models.desired import describe_monitor
+from lattice.models.syslog_drain import redact
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
 
@@ -210,6 +211,8 @@ def app_status(status: AppStatus) -> str:
         ("Monitor", describe_monitor(run.monitor)),
         ("Routes", ", ".join(routes) or NONE),
     ]
+    if info.syslog_drains:      # credentials in a drain URL are never shown
+        header.append(("Syslog drains", ", ".join(redact(u) for u in info.syslog_drains)))
     width = max(len(name) for name, _ in header) + 2
     lines = [f"{name + ':':<{width}}{value}" for name, value in header]
     if not status.instances:
@@ -242,12 +245,20 @@ def app_status(status: AppStatus) -> str:
 # -- JSON (Diego's field names) --------------------------------------------------------------------
 
 
+def _desired_json(lrp: DesiredLRP) -> dict[str, Any]:
+    """The DesiredLRP's fields, with the credentials in its drain URLs redacted."""
+    data = lrp.to_dict()
+    data["syslog_drains"] = [redact(url) for url in lrp.scheduling.syslog_drains]
+    return data
+
+
 def app_list_json(apps: Sequence[AppSummary]) -> str:
-    return _dumps([{**app.desired.to_dict(), "running_instances": app.running} for app in apps])
+    return _dumps([{**_desired_json(app.desired), "running_instances": app.running}
+                   for app in apps])
 
 
 def app_status_json(status: AppStatus) -> str:
-    data: dict[str, Any] = status.desired.to_dict()
+    data: dict[str, Any] = _desired_json(status.desired)
     data["instances"] = [
         {**i.actual.to_dict(), "uptime_s": i.uptime_s} for i in status.instances
     ]

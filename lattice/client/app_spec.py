@@ -21,6 +21,7 @@ from lattice.models.desired import (
     MAX_START_TIMEOUT_S,
 )
 from lattice.models.errors import Problems
+from lattice.models.syslog_drain import MAX_DRAINS, drain_url_problem
 
 DEFAULT_INSTANCES = 1
 DEFAULT_MEMORY_MB = 128
@@ -62,6 +63,7 @@ class AppSpec:
     start_timeout_s: float | None = None            # None: the API's default (60 s)
     routes: tuple[RouteSpec, ...] = ()       # empty: APP.<domain> (unless no_routes)
     no_routes: bool = False
+    syslog_drains: tuple[str, ...] = ()      # tcp:// or syslog:// URLs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +86,7 @@ class CreateFlags:
     routes: Sequence[str] = ()
     no_routes: bool = False
     timeout: str | None = None
+    syslog_drains: Sequence[str] = ()
 
 
 # -- single flags -------------------------------------------------------------------------------
@@ -145,6 +148,20 @@ def parse_env(item: str, problems: Problems) -> tuple[str, str] | None:
         problems.add("env", f"{name!r} in {item!r} is not a valid variable name")
         return None
     return name, value
+
+
+def parse_syslog_drains(urls: Sequence[str], problems: Problems) -> tuple[str, ...]:
+    """`--syslog-drain` URLs, checked as the API checks them; duplicates count once."""
+    drains: list[str] = []
+    for url in urls:
+        problem = drain_url_problem(url.strip())
+        if problem is not None:
+            problems.add("syslog-drain", problem)
+        elif url.strip() not in drains:
+            drains.append(url.strip())
+    if len(drains) > MAX_DRAINS:
+        problems.add("syslog-drain", f"at most {MAX_DRAINS} drains per app, got {len(drains)}")
+    return tuple(drains)
 
 
 def parse_route(text: str, problems: Problems) -> RouteSpec | None:
@@ -229,6 +246,7 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
     for route in routes:
         if route.port is not None and ports and route.port not in ports:
             problems.add("http-route", f"{route.hostname}:{route.port} is not one of --ports")
+    syslog_drains = parse_syslog_drains(flags.syslog_drains, problems)
     timeout = DEFAULT_TIMEOUT_S
     if flags.timeout is not None:
         timeout = _duration(flags.timeout, problems, "timeout")
@@ -254,6 +272,7 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
         start_timeout_s=timeout if flags.timeout is not None else None,
         routes=routes,
         no_routes=flags.no_routes,
+        syslog_drains=syslog_drains,
     )
     return spec, timeout
 
@@ -327,6 +346,8 @@ def build_create_request(spec: AppSpec, domain: str) -> dict[str, Any]:
         request["monitor"] = monitor
     if spec.start_timeout_s is not None:
         request["start_timeout_s"] = spec.start_timeout_s
+    if spec.syslog_drains:
+        request["syslog_drains"] = list(spec.syslog_drains)
     return request
 
 

@@ -24,6 +24,7 @@ from lattice.client.app_spec import (
     check_instances,
     parse_env,
     parse_route,
+    parse_syslog_drains,
 )
 from lattice.client.errors import (
     AppAlreadyExists,
@@ -37,7 +38,7 @@ from lattice.client.receptor import ReceptorClient
 from lattice.models import ActualLRP, ActualState, DesiredLRP, FieldError
 from lattice.models.errors import Problems
 
-UPDATABLE = ("instances", "routes", "annotation", "image", "env")
+UPDATABLE = ("instances", "routes", "annotation", "image", "env", "syslog_drains")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +52,8 @@ class UpdateFlags:
     env: Sequence[str] = ()
     image: str | None = None
     timeout: str | None = None
+    syslog_drains: Sequence[str] = ()
+    no_syslog_drains: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +63,7 @@ class UpdateSpec:
     routes: tuple[RouteSpec, ...] | None = None      # () with --no-routes
     env: tuple[tuple[str, str], ...] | None = None   # replaces the whole env
     image: str | None = None
+    syslog_drains: tuple[str, ...] | None = None    # replaces them all; () removes them
 
     @property
     def rolls(self) -> bool:
@@ -88,16 +92,24 @@ def parse_update_flags(flags: UpdateFlags) -> tuple[UpdateSpec, float]:
         image = flags.image.strip()
         if not image:
             problems.add("image", "the image name is empty")
+    syslog_drains: tuple[str, ...] | None = None
+    if flags.syslog_drains:
+        syslog_drains = parse_syslog_drains(flags.syslog_drains, problems)
+        if flags.no_syslog_drains:
+            problems.add("syslog-drain", "--syslog-drain and --no-syslog-drains exclude each other")
+    elif flags.no_syslog_drains:
+        syslog_drains = ()
     timeout = DEFAULT_TIMEOUT_S
     if flags.timeout is not None:
         timeout = _duration(flags.timeout, problems, "timeout")
-    if flags.instances is None and routes is None and env is None and image is None:
+    if (flags.instances is None and routes is None and env is None and image is None
+            and syslog_drains is None):
         problems.add("app", "nothing to update: give --instances, --http-route, --no-routes, "
-                            "--env or --image")
+                            "--env, --image, --syslog-drain or --no-syslog-drains")
     if problems.errors:
         raise InvalidInput(problems.errors)
     spec = UpdateSpec(name=flags.name, instances=flags.instances, routes=routes, env=env,
-                      image=image)
+                      image=image, syslog_drains=syslog_drains)
     return spec, timeout
 
 
@@ -121,6 +133,8 @@ def build_update_request(spec: UpdateSpec, current: DesiredLRP, domain: str) -> 
         body["env"] = [{"name": name, "value": value} for name, value in spec.env]
     if spec.image is not None:
         body["image"] = spec.image
+    if spec.syslog_drains is not None:
+        body["syslog_drains"] = list(spec.syslog_drains)
     return body
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from lattice.models.errors import Problems
+from lattice.models.syslog_drain import parse_syslog_drains
 
 APP_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 # A host name, maybe a wildcard (`*.example.com`), maybe with a path route (`host/api/v1`).
@@ -54,6 +55,9 @@ class SchedulingInfo:
     modification_tag: ModificationTag
     annotation: str = ""
     run_version: int = 0       # the RunInfo.version that instances should run
+    # Syslog drain URLs (lattice.models.syslog_drain): here, not in RunInfo, because the log
+    # aggregator already watches scheduling info, and a drain change must not roll instances.
+    syslog_drains: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,6 +76,7 @@ class SchedulingInfo:
             modification_tag=ModificationTag(**data["modification_tag"]),
             annotation=data.get("annotation", ""),
             run_version=int(data.get("run_version", 0)),
+            syslog_drains=tuple(str(url) for url in data.get("syslog_drains", ())),
         )
 
 
@@ -218,6 +223,7 @@ class DesiredLRPUpdate:
     annotation: str | None = None
     image: str | None = None                          # a change rolls every instance
     env: tuple[tuple[str, str], ...] | None = None    # likewise
+    syslog_drains: tuple[str, ...] | None = None      # replaces them all; () removes them
 
     def apply_run(self, run: RunInfo, info: SchedulingInfo) -> RunInfo | None:
         """The new run info, one version up, if the image or env change; else None."""
@@ -234,6 +240,8 @@ class DesiredLRPUpdate:
             instances=info.instances if self.instances is None else self.instances,
             routes=info.routes if self.routes is None else self.routes,
             annotation=info.annotation if self.annotation is None else self.annotation,
+            syslog_drains=(info.syslog_drains if self.syslog_drains is None
+                           else self.syslog_drains),
             run_version=info.run_version if new_run is None else new_run.version,
             modification_tag=info.modification_tag.bumped(),
         )
@@ -466,6 +474,7 @@ def parse_desired_lrp(data: Any, *, epoch: str, image_ports: tuple[int, ...] = (
     working_dir = data.get("working_dir", "") or ""
     annotation = data.get("annotation", "") or ""
     privileged = data.get("privileged", False)
+    syslog_drains = parse_syslog_drains(problems, data.get("syslog_drains"))
     for name, value in (("user", user), ("working_dir", working_dir), ("annotation", annotation)):
         if not isinstance(value, str):
             problems.add(name, "must be a string")
@@ -482,6 +491,7 @@ def parse_desired_lrp(data: Any, *, epoch: str, image_ports: tuple[int, ...] = (
         routes=routes,
         modification_tag=ModificationTag(epoch=epoch, index=0),
         annotation=annotation,
+        syslog_drains=syslog_drains,
     )
     run = RunInfo(
         process_guid=guid,
@@ -506,7 +516,7 @@ def parse_desired_lrp_update(data: Any, ports: tuple[int, ...]) -> DesiredLRPUpd
         problems.add("body", "must be a JSON object")
         problems.raise_if_any()
         raise AssertionError("unreachable")
-    allowed = {"instances", "routes", "annotation", "image", "env"}
+    allowed = {"instances", "routes", "annotation", "image", "env", "syslog_drains"}
     for name in sorted(set(data) - allowed):
         problems.add(name, f"cannot be updated (updatable: {', '.join(sorted(allowed))})")
     instances = None
@@ -523,8 +533,12 @@ def parse_desired_lrp_update(data: Any, ports: tuple[int, ...]) -> DesiredLRPUpd
     if image is not None and (not isinstance(image, str) or not image.strip()):
         problems.add("image", "must be a non-empty image name")
     env = parse_env(problems, data["env"]) if data.get("env") is not None else None
+    syslog_drains = None
+    if "syslog_drains" in data:
+        syslog_drains = parse_syslog_drains(problems, data["syslog_drains"] or [])
     problems.raise_if_any()
     return DesiredLRPUpdate(
         instances=instances, routes=routes, annotation=annotation,
         image=image.strip() if isinstance(image, str) else None, env=env,
+        syslog_drains=syslog_drains,
     )
