@@ -140,15 +140,18 @@ async def test_stdout_and_stderr_lines_reach_the_sink_in_order_with_docker_times
     lines = await wait_for(
         lambda: (found := cell.sink.of("talker")) and len(found) >= 3 and found, "3 APP lines"
     )
-    # Docker copies stdout and stderr with one goroutine each, so only the order within a
-    # stream is kept; the timestamps say in which order Docker read the lines.
-    assert [e.message for e in lines if e.message_type == "OUT"] == ["out-1", "out-2"]
-    assert [e.message for e in lines if e.message_type == "ERR"] == ["err-1"]
+    # Docker copies stdout and stderr with one goroutine each and stamps a line before it
+    # takes the log file's lock, so only the order within a stream is kept, in the lines and
+    # in their stamps; across the two streams neither order is promised.
+    out = [e for e in lines if e.message_type == "OUT"]
+    err = [e for e in lines if e.message_type == "ERR"]
+    assert [e.message for e in out] == ["out-1", "out-2"]
+    assert [e.message for e in err] == ["err-1"]
     assert all(e.source_instance == "0" for e in lines)
+    assert out[0].timestamp < out[1].timestamp
     stamps = [e.timestamp for e in lines]
-    assert stamps == sorted(stamps)
     assert len(set(stamps)) == 3
-    assert started_ns - 5 * 10**9 < stamps[0] < time.time_ns()
+    assert all(started_ns - 5 * 10**9 < stamp < time.time_ns() for stamp in stamps)
     cell_lines = [e.message for e in cell.sink.of("talker", "CELL")]
     assert cell_lines[:2] == ["Creating container", "Successfully created container"]
 
