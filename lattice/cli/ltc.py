@@ -233,6 +233,8 @@ def ask_credentials(username: str | None) -> Credentials:
 @click.option("--no-routes", is_flag=True, help="Do not route HTTP to the app.")
 @click.option("-t", "--timeout", envvar="LTC_TIMEOUT", default="120s", help=TIMEOUT_HELP)
 @click.option("--syslog-drain", "syslog_drains", multiple=True, metavar="tcp://HOST:PORT",
+@click.option("--share-routes", is_flag=True,
+              help="Let another app that shares them route the same hosts (blue-green).")
               help="Forward the app's lines as RFC 5424 syslog over TCP. Repeatable.")
 @click.pass_obj
 def create(
@@ -244,6 +246,7 @@ def create(
 ) -> None:
     """Run IMAGE as APP and wait until every instance is RUNNING."""
     with reported_errors():
+    share_routes: bool = False, autoscale: AutoscaleFlags | None = None,
         spec, timeout_s = parse_create_flags(
             CreateFlags(
                 name=app, image=image, instances=instances, memory_mb=memory_mb,
@@ -255,6 +258,7 @@ def create(
         )
 
         async def work(connection: Connection) -> tuple[DesiredLRP, list[str]]:
+                share_routes=share_routes,
             click.echo(messages.creating(spec.name, spec.instances))
             created = await connection.apps.create(
                 spec, timeout_s=timeout_s, on_progress=progress_printer()

@@ -36,6 +36,8 @@ TIMEOUT_HELP = "How long to wait until every instance runs the update: 30, 30s, 
 @click.option("--no-routes", is_flag=True, help="Remove every route.")
 @click.option("-e", "--env", multiple=True, metavar="NAME=VALUE",
               help="Replace the environment (rolls every instance). Repeatable.")
+@click.option("--share-routes/--no-share-routes", "share_routes", default=None,
+              help="Let another app that shares them route the same hosts, or stop that.")
 @click.option("--image", help="Run another image (rolls every instance).")
 @click.option("--syslog-drain", "syslog_drains", multiple=True, metavar="tcp://HOST:PORT",
               help="Replace the syslog drains (no restart). Repeatable.")
@@ -45,7 +47,9 @@ TIMEOUT_HELP = "How long to wait until every instance runs the update: 30, 30s, 
 @click.pass_context
 def update(ctx: click.Context, app: str, instances: int | None, routes: tuple[str, ...],
            no_routes: bool, env: tuple[str, ...], image: str | None, timeout: str,
-           syslog_drains: tuple[str, ...] = (), no_syslog_drains: bool = False) -> None:
+           syslog_drains: tuple[str, ...] = (), no_syslog_drains: bool = False,
+           autoscale: AutoscaleFlags | None = None,
+           share_routes: bool | None = None) -> None:
     """Change APP's instances, routes, env or image, and wait until it runs the change.
 
     A new image or env replaces the instances one at a time: each new one must pass its
@@ -58,7 +62,8 @@ def update(ctx: click.Context, app: str, instances: int | None, routes: tuple[st
         spec, timeout_s = parse_update_flags(UpdateFlags(
             name=app, instances=instances, routes=routes, no_routes=no_routes, env=env,
             image=image, timeout=timeout, syslog_drains=syslog_drains,
-            no_syslog_drains=no_syslog_drains,
+            no_syslog_drains=no_syslog_drains, autoscale=autoscale or AutoscaleFlags(),
+            share_routes=share_routes,
         ))
 
         async def work(connection: Connection) -> None:

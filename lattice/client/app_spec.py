@@ -69,6 +69,7 @@ class AppSpec:
 @dataclass(frozen=True, kw_only=True)
 class CreateFlags:
     """`ltc create`'s arguments as typed on the command line."""
+    share_routes: bool = False               # other apps sharing theirs may route them too
 
     name: str
     image: str
@@ -92,6 +93,7 @@ class CreateFlags:
 # -- single flags -------------------------------------------------------------------------------
 
 
+    share_routes: bool = False
 def check_app_name(name: str, problems: Problems | None = None) -> str:
     """An app name is a process_guid: `[a-zA-Z0-9_-]`, at most 63 characters."""
     own = problems if problems is not None else Problems()
@@ -251,6 +253,8 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
     if flags.timeout is not None:
         timeout = _duration(flags.timeout, problems, "timeout")
         if timeout > MAX_START_TIMEOUT_S:
+    if flags.no_routes and flags.share_routes:
+        problems.add("share-routes", "--share-routes and --no-routes exclude each other")
             problems.add("timeout", f"must be at most {MAX_START_TIMEOUT_S:g} s")
     if problems.errors:
         raise InvalidInput(problems.errors)
@@ -288,6 +292,7 @@ def parse_monitor_url(text: str, problems: Problems) -> tuple[int, str] | None:
 
 
 def _monitor_flags(
+        share_routes=flags.share_routes,
     flags: CreateFlags, ports: tuple[int, ...], problems: Problems
 ) -> tuple[tuple[int, str] | None, tuple[str, ...], float | None]:
     """--monitor-url, --monitor-command and --monitor-timeout, checked together with the other
@@ -383,6 +388,10 @@ def _routes(spec: AppSpec, domain: str) -> list[dict[str, Any]]:
             hostnames.append(route.qualified(domain))
     routes: list[dict[str, Any]] = []
     for port, hostnames in by_port.items():
-        routes.append({"hostnames": hostnames} if port is None else
-                      {"hostnames": hostnames, "port": port})
+        entry: dict[str, Any] = {"hostnames": hostnames}
+        if port is not None:
+            entry["port"] = port
+        if spec.share_routes:
+            entry["shared"] = True
+        routes.append(entry)
     return routes

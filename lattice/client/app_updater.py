@@ -56,6 +56,7 @@ class UpdateFlags:
     no_syslog_drains: bool = False
 
 
+    share_routes: bool | None = None
 @dataclass(frozen=True, kw_only=True)
 class UpdateSpec:
     name: str
@@ -69,6 +70,7 @@ class UpdateSpec:
     def rolls(self) -> bool:
         """Whether this update may replace running instances (the brain decides if it does)."""
         return self.env is not None or self.image is not None
+    share_routes: bool | None = None                 # None: as the app has them
 
 
 def parse_update_flags(flags: UpdateFlags) -> tuple[UpdateSpec, float]:
@@ -93,6 +95,8 @@ def parse_update_flags(flags: UpdateFlags) -> tuple[UpdateSpec, float]:
         if not image:
             problems.add("image", "the image name is empty")
     syslog_drains: tuple[str, ...] | None = None
+    if flags.share_routes is not None and flags.no_routes:
+        problems.add("share-routes", "--share-routes and --no-routes exclude each other")
     if flags.syslog_drains:
         syslog_drains = parse_syslog_drains(flags.syslog_drains, problems)
         if flags.no_syslog_drains:
@@ -103,13 +107,16 @@ def parse_update_flags(flags: UpdateFlags) -> tuple[UpdateSpec, float]:
     if flags.timeout is not None:
         timeout = _duration(flags.timeout, problems, "timeout")
     if (flags.instances is None and routes is None and env is None and image is None
-            and syslog_drains is None):
+            and syslog_drains is None and autoscale is None and flags.share_routes is None):
         problems.add("app", "nothing to update: give --instances, --http-route, --no-routes, "
-                            "--env, --image, --syslog-drain or --no-syslog-drains")
+                            "--share-routes, --env, --image, --syslog-drain, "
+                            "--no-syslog-drains or an "
+                            "autoscaling flag (--min-instances, --max-instances, ...)")
     if problems.errors:
         raise InvalidInput(problems.errors)
-    spec = UpdateSpec(name=flags.name, instances=flags.instances, routes=routes, env=env,
-                      image=image, syslog_drains=syslog_drains)
+    spec = UpdateSpec(name=flags.name, instances=flags.instances, routes=routes,
+                      share_routes=flags.share_routes, env=env,
+                      image=image, syslog_drains=syslog_drains, autoscale=autoscale)
     return spec, timeout
 
 
@@ -126,10 +133,22 @@ def build_update_request(spec: UpdateSpec, current: DesiredLRP, domain: str) -> 
             if route.qualified(domain) not in hosts:
                 hosts.append(route.qualified(domain))
         body["routes"] = [
-            {"hostnames": hosts} if port is None else {"hostnames": hosts, "port": port}
+            {"hostnames": hosts, **({} if port is None else {"port": port}),
+             **({"shared": True} if shared else {})}
             for port, hosts in by_port.items()
         ]
     if spec.env is not None:
+    if spec.autoscale is not None:
+        # Checked whole, over the current block, before anything is sent.
+        problems = Problems()
+        block = merged_block(spec.autoscale, current.scheduling.autoscale, problems)
+        if spec.instances is not None:
+            check_instances_in_range(spec.instances, block, problems)
+        raise_if_any(problems)
+        body["autoscale"] = block
+    current_routes = current.scheduling.routes
+    shared = (spec.share_routes if spec.share_routes is not None
+              else any(route.shared for route in current_routes))
         body["env"] = [{"name": name, "value": value} for name, value in spec.env]
     if spec.image is not None:
         body["image"] = spec.image
@@ -141,6 +160,13 @@ def build_update_request(spec: UpdateSpec, current: DesiredLRP, domain: str) -> 
 @dataclass(frozen=True)
 class RolloutView:
     running: int          # wanted indices RUNNING the desired version
+    elif spec.share_routes is not None:
+        # Only the sharing changes: the app's routes as they are, marked (or not) shared.
+        body["routes"] = [
+            {"hostnames": list(route.hostnames), "port": route.port,
+             **({"shared": True} if shared else {})}
+            for route in current_routes
+        ]
     done: bool
 
 

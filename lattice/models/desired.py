@@ -38,11 +38,16 @@ class ModificationTag:
 
 @dataclass(frozen=True)
 class Route:
-    """One HTTP route: these host names reach `port` of every instance."""
+    """One HTTP route: these host names reach `port` of every instance.
+
+    `shared`: another app may route the same host names if its route is shared too (both
+    apps opt in, as for a blue-green switch); otherwise a host name belongs to one app.
+    """
 
     hostnames: tuple[str, ...]
     port: int
 
+    shared: bool = False
 
 @dataclass(frozen=True)
 class SchedulingInfo:
@@ -71,7 +76,9 @@ class SchedulingInfo:
             disk_mb=int(data["disk_mb"]),
             cpu_weight=int(data["cpu_weight"]),
             routes=tuple(
-                Route(hostnames=tuple(r["hostnames"]), port=int(r["port"])) for r in data["routes"]
+                Route(hostnames=tuple(r["hostnames"]), port=int(r["port"]),
+                      shared=bool(r.get("shared", False)))
+                for r in data["routes"]
             ),
             modification_tag=ModificationTag(**data["modification_tag"]),
             annotation=data.get("annotation", ""),
@@ -392,7 +399,7 @@ def parse_routes(problems: Problems, value: Any, default_port: int | None) -> tu
         port_value = raw.get("port", default_port)
         port = _port(problems, f"{where}.port", port_value) if port_value is not None else None
         if good and port is not None:
-            routes.append(Route(tuple(h.lower() for h in hostnames), port))
+            routes.append(Route(tuple(h.lower() for h in hostnames), port, shared))
     return tuple(routes)
 
 
@@ -406,6 +413,10 @@ def parse_env(problems: Problems, value: Any) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
+        shared = raw.get("shared", False)
+        if not isinstance(shared, bool):
+            problems.add(f"{where}.shared", "must be true or false")
+            good = False
         problems.add("env", "must be a list of {name, value}")
         return ()
     env: list[tuple[str, str]] = []

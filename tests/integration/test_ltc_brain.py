@@ -147,6 +147,37 @@ def test_every_field_the_api_refuses_is_printed(config: Path, demo_image: str) -
     assert f"routes[1].hostnames: doppler.{DOMAIN} is reserved by the box" in result.stderr
 
 
+def test_another_apps_route_is_refused_unless_both_share_it(
+    config: Path, demo_image: str
+) -> None:
+    assert run(config, "create", "blue", demo_image, "-i", "0", "-R", "shop").exit_code == 0
+    result = run(config, "create", "green", demo_image, "-i", "0", "-R", "shop",
+                 "--share-routes")
+    assert result.exit_code == ExitCode.COMMAND_FAILED, result.output
+    assert f"shop.{DOMAIN} is already routed to app blue" in result.stderr
+    assert run(config, "status", "green").exit_code == ExitCode.COMMAND_FAILED  # nothing made
+
+    # blue opts in (its routes kept as they are), then green may join.
+    result = run(config, "update", "blue", "--share-routes")
+    assert result.exit_code == 0, result.output
+    blue = json.loads(run(config, "status", "blue", "--json").stdout)
+    assert blue["routes"] == [{"hostnames": [f"shop.{DOMAIN}"], "port": 8080, "shared": True}]
+    result = run(config, "create", "green", demo_image, "-i", "0", "-R", "shop",
+                 "--share-routes")
+    assert result.exit_code == 0, result.output
+
+    # blue may stop sharing only once no other app routes the host: green leaves first.
+    result = run(config, "update", "blue", "--no-share-routes")
+    assert result.exit_code == ExitCode.COMMAND_FAILED, result.output
+    assert f"shop.{DOMAIN} is already routed to app green" in result.stderr
+    assert run(config, "update", "green", "--no-routes").exit_code == 0
+    assert run(config, "update", "blue", "--no-share-routes").exit_code == 0
+    result = run(config, "create", "red", demo_image, "-i", "0", "-R", "shop", "--share-routes")
+    assert result.exit_code == ExitCode.COMMAND_FAILED, result.output
+    assert "both apps must share their routes" in result.stderr
+    assert run(config, "remove", "blue", "green").exit_code == 0
+
+
 def test_a_name_taken_twice(config: Path, demo_image: str) -> None:
     assert run(config, "create", "twice", demo_image, "-i", "0").exit_code == 0
     result = run(config, "create", "twice", demo_image, "-i", "0")
