@@ -50,6 +50,10 @@ class EtcdCommand:
             "--initial-advertise-peer-urls", peer,
             "--initial-cluster", f"lattice={peer}",
             "--log-level", "error",
+            # Container metrics put a sample per instance every few seconds: keep one hour of
+            # history, not all of it (informers relist if their watch ever falls behind).
+            "--auto-compaction-mode", "periodic",
+            "--auto-compaction-retention", "1h",
         ]
 
     @classmethod

@@ -158,12 +158,16 @@ class CellUnderTest:
     sync_interval_s: float = 1.0
     health: HealthSettings | None = None
     publish_logs: bool = False        # True: no sink; the cell publishes to the log aggregator
+    metrics_interval_s: float = 5.0
+    metrics_disk_interval_s: float = 30.0
     task: asyncio.Task[None] | None = None
 
     @property
     def config(self) -> CellConfig:
         return CellConfig(cell_id=self.cell_id, etcd_endpoints=self.etcd_endpoint,
-                          memory_mb=4096, disk_mb=4096, sync_interval_s=self.sync_interval_s)
+                          memory_mb=4096, disk_mb=4096, sync_interval_s=self.sync_interval_s,
+                          metrics_interval_s=self.metrics_interval_s,
+                          metrics_disk_interval_s=self.metrics_disk_interval_s)
 
     async def start(self) -> None:
         ready = asyncio.Event()

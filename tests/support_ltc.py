@@ -35,9 +35,10 @@ asyncio.run(serve(BrainConfig(etcd_endpoints=endpoint, port=port, domain=domain,
 _CELL_SCRIPT = """
 import asyncio, sys
 from lattice.cell import CellConfig, serve
-endpoint, cell_id = sys.argv[1], sys.argv[2]
+endpoint, cell_id, metrics_s, disk_s = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:5])
 asyncio.run(serve(CellConfig(cell_id=cell_id, etcd_endpoints=endpoint, memory_mb=4096,
-                             disk_mb=4096, containers=16)))
+                             disk_mb=4096, containers=16, metrics_interval_s=metrics_s,
+                             metrics_disk_interval_s=disk_s)))
 """
 
 _LOGAGG_SCRIPT = """
@@ -133,6 +134,18 @@ async def _cluster_id(etcd_endpoint: str) -> str:
         await etcd.close()
 
 
+def start_cell(etcd_endpoint: str, cell_id: str, log_path: Path, *,
+               metrics_interval_s: float = 5.0,
+               metrics_disk_interval_s: float = 30.0) -> subprocess.Popen[bytes]:
+    """A real cell process, logging to `log_path`; the caller stops it."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", _CELL_SCRIPT, etcd_endpoint, cell_id,
+             str(metrics_interval_s), str(metrics_disk_interval_s)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
 @contextmanager
 def running_cell(etcd_endpoint: str, brain: Brain, log_dir: Path) -> Iterator[str]:
     """A real cell (Docker containers on 127.0.0.1) under a unique id, present to the brain.
@@ -142,9 +155,7 @@ def running_cell(etcd_endpoint: str, brain: Brain, log_dir: Path) -> Iterator[st
     from lattice.cell import remove_cell_containers
 
     cell_id = f"ltc-test-{uuid.uuid4().hex[:8]}"
-    with open(log_dir / "cell.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-c", _CELL_SCRIPT, etcd_endpoint, cell_id],
-                                   stdout=log, stderr=subprocess.STDOUT)
+    process = start_cell(etcd_endpoint, cell_id, log_dir / "cell.log")
     try:
         def present() -> bool:
             if process.poll() is not None:

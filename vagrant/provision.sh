@@ -87,7 +87,7 @@ WantedBy=multi-user.target"
 
 # etcd's data dir is on the VM's disk: `vagrant halt` + `vagrant up` brings every app back.
 unit etcd "etcd (the box's state)" network-online.target \
-  "/usr/bin/etcd --name lattice --data-dir $LATTICE_STATE/etcd --listen-client-urls $ETCD --advertise-client-urls $ETCD --listen-peer-urls http://127.0.0.1:2380"
+  "/usr/bin/etcd --name lattice --data-dir $LATTICE_STATE/etcd --listen-client-urls $ETCD --advertise-client-urls $ETCD --listen-peer-urls http://127.0.0.1:2380 --auto-compaction-mode periodic --auto-compaction-retention 1h"
 unit brain "brain (API, auctioneer, converger)" lattice-etcd.service \
   "$VENV/bin/lattice brain --etcd $ETCD --domain \${LATTICE_DOMAIN} --listen 127.0.0.1 --port $BRAIN_PORT --json-logs"
 unit logagg "log aggregator" lattice-etcd.service \

@@ -34,6 +34,7 @@ from lattice.models import (
     parse_desired_lrp,
     parse_desired_lrp_update,
 )
+from lattice.models.metrics import InstanceMetrics, current_metrics
 from lattice.store import StoreError
 
 log = structlog.get_logger("lattice.brain.api")
@@ -178,8 +179,17 @@ async def delete_desired_lrp(request: web.Request) -> web.Response:
 
 async def list_actual_lrps(request: web.Request) -> web.Response:
     guid = request.match_info.get("process_guid")
-    found = await _deps(request).db.list_actual(guid)
-    return _json([actual.to_dict() for actual, _ in found])
+    db = _deps(request).db
+    found = await db.list_actual(guid)
+    samples = await db.list_metrics(guid)
+    return _json([
+        {**actual.to_dict(), "metrics": _metrics_dict(current_metrics(actual, samples))}
+        for actual, _ in found
+    ])
+
+
+def _metrics_dict(sample: InstanceMetrics | None) -> dict[str, Any] | None:
+    return None if sample is None else sample.to_dict()
 
 
 async def list_cells(request: web.Request) -> web.Response:

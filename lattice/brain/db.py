@@ -20,6 +20,7 @@ from lattice.models import (
     RunInfo,
     SchedulingInfo,
 )
+from lattice.models.metrics import InstanceMetrics
 from lattice.store import Delete, DeletePrefix, Etcd, ModRevisionIs, Put, keys
 from lattice.store.etcd import Operation
 
@@ -129,6 +130,21 @@ class LRPDB:
         kvs, _ = await self._etcd.get_prefix(prefix)
         found = [(ActualLRP.from_dict(json.loads(kv.value)), kv.mod_revision) for kv in kvs]
         return sorted(found, key=lambda pair: (pair[0].process_guid, pair[0].index))
+
+    async def list_metrics(
+        self, guid: str | None = None
+    ) -> dict[tuple[str, int], InstanceMetrics]:
+        """The cells' last container samples, by (process_guid, index)."""
+        prefix = keys.METRICS if guid is None else keys.metrics_prefix(guid)
+        kvs, _ = await self._etcd.get_prefix(prefix)
+        found: dict[tuple[str, int], InstanceMetrics] = {}
+        for kv in kvs:
+            try:
+                sample = InstanceMetrics.from_dict(json.loads(kv.value))
+            except (ValueError, KeyError, TypeError):
+                continue      # an unreadable sample is no reason to fail the instance list
+            found[(sample.process_guid, sample.index)] = sample
+        return found
 
     async def create_unclaimed(
         self, guid: str, index: int, now_ns: int, *, run_version: int = 0

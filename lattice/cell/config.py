@@ -14,6 +14,8 @@ class CellConfig:
     disk_mb: int | None = None          # None: the free disk under Docker's root directory
     containers: int = 256
     sync_interval_s: float = 5.0
+    metrics_interval_s: float = 5.0        # CPU and memory of each container (cell/metrics.py)
+    metrics_disk_interval_s: float = 30.0  # its writable layer's size: costly, so less often
 
     def __post_init__(self) -> None:
         problems = []
@@ -32,5 +34,11 @@ class CellConfig:
             problems.append(f"containers must be >= 1, got {self.containers}")
         if self.sync_interval_s <= 0:
             problems.append(f"sync_interval_s must be > 0, got {self.sync_interval_s}")
+        if self.metrics_interval_s <= 0:
+            problems.append(f"metrics_interval_s must be > 0, got {self.metrics_interval_s}")
+        if self.metrics_disk_interval_s <= 0:
+            problems.append(
+                f"metrics_disk_interval_s must be > 0, got {self.metrics_disk_interval_s}"
+            )
         if problems:
             raise ValueError("invalid cell configuration: " + "; ".join(problems))

@@ -20,6 +20,7 @@ from lattice.cell.config import CellConfig
 from lattice.cell.docker_engine import DockerEngine, remove_cell_containers
 from lattice.cell.docker_streams import DockerStreams
 from lattice.cell.healthcheck import HealthSettings
+from lattice.cell.metrics import MetricsSampler
 from lattice.cell.presence import PRESENCE_TTL_S, presence_records, resolve_capacity
 from lattice.cell.rep import Rep
 from lattice.cell.reports import ActualReports
@@ -76,11 +77,15 @@ async def serve(
                  engine=engine, streams=streams, sink=sink, etcd=etcd, clock=time.time_ns),
         sync_interval_s=config.sync_interval_s,
     )
+    metrics = MetricsSampler(etcd=etcd, cluster_id=cluster_id, cell_id=config.cell_id,
+                             interval_s=config.metrics_interval_s,
+                             disk_interval_s=config.metrics_disk_interval_s)
     background: list[asyncio.Task[None]] = []
     presence: LeasedRecords | None = None
     try:
         if publisher is not None:
             background.append(asyncio.create_task(publisher.run(), name="cell-log-publisher"))
+        background.append(asyncio.create_task(metrics.run(), name="cell-metrics"))
         capacity = await resolve_capacity(config, engine)
         await rep.start()
         await task_rep.start()
@@ -102,6 +107,7 @@ async def serve(
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await metrics.close()
         if presence is not None:
             await presence.release()
         await streams.close()

@@ -32,6 +32,7 @@ from lattice.client.target import Target
 from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
 from lattice.models.actual import ActualLRP
 from lattice.models.desired import describe_monitor
+from lattice.models.metrics import InstanceMetrics
 from lattice.models.syslog_drain import redact
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
@@ -226,10 +227,12 @@ def app_status(status: AppStatus) -> str:
             i.actual.cell_id or NONE,
             i.actual.address or NONE,
             port_mappings(i.actual.ports),
+            *metrics_cells(i.metrics),
         ]
         for i in status.instances
     ]
-    rendered = table(["INDEX", "STATE", "CRASHES", "UPTIME", "CELL", "ADDRESS", "PORTS"], rows)
+    rendered = table(["INDEX", "STATE", "CRASHES", "UPTIME", "CELL", "ADDRESS", "PORTS",
+                      "CPU", "MEMORY", "DISK"], rows)
     lines += ["", rendered[0]]
     for instance, row in zip(status.instances, rendered[1:], strict=True):
         lines.append(row)
@@ -240,6 +243,37 @@ def app_status(status: AppStatus) -> str:
             label = "crash reason" if instance.actual.state == ActualState.CRASHED else "last crash"
             lines.append(f"    {label}: {instance.actual.crash_reason}")
     return "\n".join(lines)
+
+
+def size(n: int) -> str:
+    """Bytes in binary units, one decimal where it says something: 512B, 24.1M, 128M, 1.5G."""
+    value = float(n)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            break
+        value /= 1024
+    return f"{value:.1f}".removesuffix(".0") + unit
+
+
+def metrics_cells(sample: InstanceMetrics | None) -> list[str]:
+    """CPU, MEMORY (used/limit) and DISK of `ltc status`; `-` until the cell sampled it."""
+    if sample is None:
+        return [NONE, NONE, NONE]
+    cpu = NONE if sample.cpu_percent is None else f"{sample.cpu_percent:.1f}%"
+    disk = NONE if sample.disk_bytes is None else size(sample.disk_bytes)
+    return [cpu, f"{size(sample.memory_bytes)}/{size(sample.memory_limit_bytes)}", disk]
+
+
+def metrics_json(sample: InstanceMetrics | None) -> dict[str, Any] | None:
+    if sample is None:
+        return None
+    return {
+        "cpu_percent": sample.cpu_percent,
+        "memory_bytes": sample.memory_bytes,
+        "memory_limit_bytes": sample.memory_limit_bytes,
+        "disk_bytes": sample.disk_bytes,
+        "sampled_at": sample.sampled_at,
+    }
 
 
 # -- JSON (Diego's field names) --------------------------------------------------------------------
@@ -260,7 +294,8 @@ def app_list_json(apps: Sequence[AppSummary]) -> str:
 def app_status_json(status: AppStatus) -> str:
     data: dict[str, Any] = _desired_json(status.desired)
     data["instances"] = [
-        {**i.actual.to_dict(), "uptime_s": i.uptime_s} for i in status.instances
+        {**i.actual.to_dict(), "uptime_s": i.uptime_s, "metrics": metrics_json(i.metrics)}
+        for i in status.instances
     ]
     return _dumps(data)
 

@@ -22,6 +22,7 @@ import aiohttp
 
 from lattice.client.errors import ApiError, BadTarget, ProtocolError
 from lattice.models import ActualLRP, CellPresence, DesiredLRP, Route, RunInfo, SchedulingInfo
+from lattice.models.metrics import InstanceMetrics
 
 # The router marks its own error answers with this header (gorouter's X-Cf-RouterError).
 ROUTER_ERROR_HEADER = "X-Cf-RouterError"
@@ -118,6 +119,22 @@ class ReceptorClient:
         data = await self._call("GET", path)
         return _parse(lambda: [ActualLRP.from_dict(item) for item in data],
                       "actual LRP list", data)
+
+    async def actual_lrps_with_metrics(
+        self, process_guid: str
+    ) -> list[tuple[ActualLRP, InstanceMetrics | None]]:
+        """The app's instances, each with its cell's last container sample (None: none yet)."""
+        data = await self._call("GET", f"/v1/actual_lrps/{process_guid}")
+
+        def build() -> list[tuple[ActualLRP, InstanceMetrics | None]]:
+            return [
+                (ActualLRP.from_dict(item),
+                 None if item.get("metrics") is None
+                 else InstanceMetrics.from_dict(item["metrics"]))
+                for item in data
+            ]
+
+        return _parse(build, "actual LRP list", data)
 
     async def cells(self) -> list[CellState]:
         data = await self._call("GET", "/v1/cells")

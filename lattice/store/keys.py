@@ -10,6 +10,7 @@
     /lattice/v1/brain/leader                               the leading brain's id (leased)
     /lattice/v1/tasks/<task_guid>                          Task
     /lattice/v1/task_assignments/<cell_id>/<task_guid>     TaskAssignment (with the claim)
+    /lattice/v1/metrics/<process_guid>/<index>             InstanceMetrics   (cell's lease)
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ CLUSTER_ID = ROOT + "cluster_id"
 BRAIN_LEADER = ROOT + "brain/leader"
 TASKS = ROOT + "tasks/"
 TASK_ASSIGNMENTS = ROOT + "task_assignments/"
+# Container samples, under the writing cell's metrics lease (cell/metrics.py).
+METRICS = ROOT + "metrics/"
 
 
 def scheduling(process_guid: str) -> str:
@@ -88,3 +91,11 @@ def parse_task_assignment(key: str) -> tuple[str, str]:
     """(cell_id, task_guid) of a task assignment key."""
     cell_id, _, guid = key[len(TASK_ASSIGNMENTS):].partition("/")
     return cell_id, guid
+
+
+def metrics_prefix(process_guid: str) -> str:
+    return f"{METRICS}{process_guid}/"
+
+
+def metrics(process_guid: str, index: int) -> str:
+    return f"{METRICS}{process_guid}/{index}"

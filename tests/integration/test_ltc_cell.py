@@ -77,7 +77,7 @@ def test_create_waits_until_every_instance_runs(brain: Brain, cell: str, demo_im
     assert "Instances:  2/2 running" in text
     row = next(line.split() for line in text.splitlines() if line.startswith("0 "))
     assert row[:3] == ["0", "RUNNING", "0"]
-    assert row[4:] == [cell, "127.0.0.1", f"8080->{instances[0]['ports'][0]['host_port']}"]
+    assert row[4:7] == [cell, "127.0.0.1", f"8080->{instances[0]['ports'][0]['host_port']}"]
 
     scaled = run(brain, "scale", "up", "1")
     assert scaled.exit_code == 0, scaled.output

@@ -27,6 +27,7 @@ from lattice.client.errors import (
 )
 from lattice.client.receptor import desired_lrp_from_dict
 from lattice.models import ActualLRP, ActualState, DesiredLRP, FieldError, PortMapping
+from lattice.models.metrics import InstanceMetrics
 from logagg.envelope import Envelope
 
 # 2026-11-22 14:03:07.25 UTC
@@ -76,7 +77,11 @@ STATUS = AppStatus(
         InstanceStatus(
             instance(0, ActualState.RUNNING, cell_id="cell-0", address="127.0.0.1",
                      ports=(PortMapping(8080, 32768),), crash_count=1,
-                     crash_reason="Exited with status 137"), 67.0),
+                     crash_reason="Exited with status 137"), 67.0,
+            InstanceMetrics(process_guid="web", index=0, instance_guid="g0", cell_id="cell-0",
+                            cpu_percent=12.34, memory_bytes=25_296_896,
+                            memory_limit_bytes=128 * 1024 * 1024, disk_bytes=3 * 1024 * 1024,
+                            sampled_at=7)),
         InstanceStatus(
             instance(1, ActualState.CRASHED, crash_count=2, cell_id="cell-0",
                      crash_reason="exited with status 1"), None),
@@ -99,12 +104,13 @@ def test_status_text() -> None:
         "Routes:     web.lattice.localhost => 8080",
     ]
     assert text.splitlines()[9:] == [
-        "INDEX  STATE      CRASHES  UPTIME  CELL    ADDRESS    PORTS",
-        "0      RUNNING    1        1m07s   cell-0  127.0.0.1  8080->32768",
+        "INDEX  STATE      CRASHES  UPTIME  CELL    ADDRESS    PORTS        CPU    MEMORY      "
+        "DISK",
+        "0      RUNNING    1        1m07s   cell-0  127.0.0.1  8080->32768  12.3%  24.1M/128M  3M",
         "    last crash: Exited with status 137",
-        "1      CRASHED    2        -       cell-0  -          -",
+        "1      CRASHED    2        -       cell-0  -          -            -      -           -",
         "    crash reason: exited with status 1",
-        "2      UNCLAIMED  0        -       -       -          -",
+        "2      UNCLAIMED  0        -       -       -          -            -      -           -",
         "    placement error: no cells available",
     ]
 
@@ -118,7 +124,10 @@ def test_status_json_uses_diegos_field_names() -> None:
         "ports": [{"container_port": 8080, "host_port": 32768}], "crash_count": 1,
         "crash_reason": "Exited with status 137", "placement_error": "", "container_id": "",
         "running_since": 0, "run_version": 0, "uptime_s": 67.0,
+        "metrics": {"cpu_percent": 12.34, "memory_bytes": 25_296_896,
+                    "memory_limit_bytes": 134_217_728, "disk_bytes": 3_145_728, "sampled_at": 7},
     }
+    assert data["instances"][1]["metrics"] is None     # not sampled: null, not left out
     assert data["instances"][2]["placement_error"] == "no cells available"
 
 
