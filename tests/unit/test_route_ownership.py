@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lattice.brain.routes import conflicts
-from lattice.models import ModificationTag, Route, SchedulingInfo
+from lattice.models import (
+    ActualLRP,
+    ActualState,
+    ModificationTag,
+    PortMapping,
+    Route,
+    SchedulingInfo,
+)
 from lattice.models.desired import parse_desired_lrp
 from lattice.models.errors import ValidationError
+from lattice.store import Change, keys
+from router.table import RouteTable
 
 DOMAIN = "box.localhost"
 
@@ -64,3 +75,18 @@ def test_shared_must_be_a_boolean_and_defaults_to_false() -> None:
     with pytest.raises(ValidationError) as refused:
         parse_desired_lrp(body, epoch="e")
     assert "routes[0].shared: must be true or false" in str(refused.value)
+
+
+def test_the_router_balances_a_shared_host_across_both_apps() -> None:
+    table = RouteTable()
+    for guid, port in (("blue", 61000), ("green", 62000)):
+        info = app(guid, Route(("shop.x",), 8080, shared=True))
+        table.on_scheduling_change(
+            Change(keys.scheduling(guid), None, json.dumps(info.to_dict()).encode()))
+        lrp = ActualLRP(guid, 0, f"{guid}-0", ActualState.RUNNING, since=1, cell_id="c",
+                        address="127.0.0.1", ports=(PortMapping(8080, port),))
+        table.on_actual_change(
+            Change(keys.actual(guid, 0), None, json.dumps(lrp.to_dict()).encode()))
+    pool = table.lookup("shop.x")
+    assert pool is not None
+    assert sorted(e.port for e in pool.endpoints) == [61000, 62000]
