@@ -225,13 +225,15 @@ class MetricsSampler:
     async def _ensure_lease(self) -> int:
         if self._lease is not None and await self._etcd.keep_alive(self._lease):
             return self._lease
-        if self._lease is not None:
-            log.warning("metrics-lease-lost")
+        if self._written:
+            log.warning("metrics-lease-lost", samples=len(self._written))
         self._written.clear()            # the keys went with the lease
         self._lease = await self._etcd.grant_lease(lease_ttl_s(self._interval_s))
         return self._lease
 
     async def _write(self, samples: dict[str, InstanceMetrics]) -> None:
+        if not samples and not self._written:
+            return      # an idle cell costs etcd nothing; its old lease may simply expire
         lease = await self._ensure_lease()
         encoded = {
             key: json.dumps(sample.to_dict(), separators=(",", ":")).encode()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import docker
 import pytest
 
 from lattice.models.metrics import InstanceMetrics
 from lattice.store import Etcd, keys
 from tests.support_cell import CellUnderTest, claim, desire, run_info, unassign, wait_for
+from tests.support_metrics import require_engine_stats
 
 pytestmark = pytest.mark.integration
 
@@ -19,6 +21,11 @@ MiB = 1024 * 1024
 BURN = ("sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=24 2>/dev/null; "
                     "dd if=/dev/zero of=/disk bs=1M count=3 2>/dev/null; while :; do :; done")
 IDLE = ("sh", "-c", "exec sleep 3600")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine_stats(docker_client: docker.DockerClient, demo_image: str) -> None:
+    require_engine_stats(docker_client, demo_image)
 
 
 @pytest.fixture

@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from click.testing import CliRunner, Result
 
 from lattice.cli.ltc import cli
 from lattice.store import Etcd, ensure_cluster_id, keys
 from tests.support_ltc import Brain, http_get, running_brain, start_cell, wait_for
+from tests.support_metrics import require_engine_stats
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +28,11 @@ MiB = 1024 * 1024
 BURN = ("sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=24 2>/dev/null; "
                     "dd if=/dev/zero of=/disk bs=1M count=3 2>/dev/null; while :; do :; done")
 IDLE = ("sh", "-c", "exec sleep 3600")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine_stats(docker_client: docker.DockerClient, demo_image: str) -> None:
+    require_engine_stats(docker_client, demo_image)
 
 
 @pytest.fixture(scope="module")
