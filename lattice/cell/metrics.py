@@ -117,6 +117,7 @@ class MetricsSampler:
         self._disk: dict[str, int] = {}                # by container id: the last size
         self._next_disk = 0.0                          # monotonic: when to measure disk again
         self._written: dict[str, int] = {}             # key -> mod_revision of our last put
+        self._said_empty = False
 
     # -- the blocking halves, in the sampler's own threads ------------------------------------
 
@@ -201,8 +202,14 @@ class MetricsSampler:
         if stats is None:
             return None
         reading = stats_reading(stats)
-        # A container that stops between the listing and the reading has no CPU figures.
-        return reading if reading.cpu is not None else None
+        if reading.cpu is None:
+            # A container that stops between the listing and the reading has no CPU figures;
+            # so has every container of an engine that cannot read cgroups: say that once.
+            if not self._said_empty:
+                log.warning("metrics-stats-empty", container_id=container.id[:12])
+                self._said_empty = True
+            return None
+        return reading
 
     def _sample(self, container: InstanceContainer, reading: StatsReading) -> InstanceMetrics:
         assert reading.cpu is not None
