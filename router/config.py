@@ -29,6 +29,8 @@ class RouterConfig:
     cooldown_s: float = 10.0                  # an endpoint whose dial failed is skipped so long
     status_host: str = "127.0.0.1"
     status_port: int | None = None            # /health, /metrics, /routes; None: no status port
+    # A request for a scaled-to-zero app waits this long for an instance, then gets a 503.
+    cold_start_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -47,6 +49,7 @@ class RouterConfig:
             "backend_idle_timeout_s",
             "shutdown_grace_s",
             "cooldown_s",
+            "cold_start_timeout_s",
         ):
             value = getattr(self, name)
             if not value > 0:

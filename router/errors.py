@@ -72,6 +72,11 @@ def no_endpoints_message(host: str) -> str:
     return f"Requested route ('{host}') has no available endpoints."
 
 
+def not_ready_message(host: str, seconds: float) -> str:
+    return (f"Requested route ('{host}') has no available endpoints: the app is starting "
+            f"(scaled to zero) and did not become ready within {seconds:g} s.")
+
+
 def invalid_app_instance_message(value: str) -> str:
     return f"Invalid X-CF-App-Instance Header {value!r}: expected APP_GUID:INDEX."
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from lattice.auth import Credentials
 from lattice.store import Etcd, Informer
 from logagg.publisher import LogPublisher
+from router.activation import Activator
 from router.applogs import AppLogs
 from router.config import RouterConfig
 from router.leastconnection import InFlight, LeastConnection
@@ -53,6 +54,14 @@ class RouterServer:
         self._publisher_task: asyncio.Task[None] | None = None
         self._app_logs_task: asyncio.Task[None] | None = None
         self.proxy = Proxy(self.table, config, in_flight=in_flight)
+        self.activator = Activator(
+            hold_timeout_s=config.cold_start_timeout_s,
+            service_addresses=self.table.service_addresses,
+            has_paused=self.table.has_paused,
+            credentials=credentials,
+        )
+        self.proxy.activator = self.activator
+        self.table.on_pool_ready = self.activator.on_pool_ready
         self._status_runner: web.AppRunner | None = None
         self._status_port: int | None = None
         self._loaded = False
@@ -91,6 +100,7 @@ class RouterServer:
         self.proxy.app_logs = AppLogs(self._publisher)
         self._publisher_task = asyncio.create_task(self._publisher.run())
         self._app_logs_task = asyncio.create_task(self.proxy.app_logs.run())
+        self.activator.start(self._etcd)
         if self.config.status_port is not None:
             await self._start_status()
         await asyncio.gather(*(informer.synced.wait() for informer in self._informers))
@@ -137,6 +147,7 @@ class RouterServer:
         if self._server is not None:
             self._server.close()
         await self.proxy.drain(self.config.shutdown_grace_s)
+        await self.activator.stop()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None

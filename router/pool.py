@@ -54,13 +54,16 @@ class Pool:
     """The endpoints of one route. Reads are lock-free: the set is an immutable tuple, replaced
     whole on every change, so a request never sees a half-updated pool."""
 
-    __slots__ = ("_balancer", "_endpoints")
+    __slots__ = ("_balancer", "_endpoints", "scalable")
 
     def __init__(
         self, endpoints: Iterable[Endpoint] = (), balancer: Balancer | None = None
     ) -> None:
         self._endpoints: tuple[Endpoint, ...] = _unique(endpoints)
         self._balancer: Balancer = balancer if balancer is not None else RoundRobin()
+        # The apps of this route that scale to zero (router/activation.py): a request finding
+        # the pool empty is held while one of them starts. Empty for most pools: one check.
+        self.scalable: tuple[str, ...] = ()
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:

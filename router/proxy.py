@@ -31,6 +31,7 @@ import httptools
 import structlog
 
 from router import errors
+from router.activation import Activator
 from router.affinity import (
     parse_app_instance,
     session_started,
@@ -97,6 +98,8 @@ class Proxy:
         self.cooldown = CoolDown(config.cooldown_s)
         self.metrics = Metrics()
         self.app_logs = app_logs
+        # Scale to zero (router/activation.py); None: an empty pool is answered 503 at once.
+        self.activator: Activator | None = None
         # Decided once: building a debug event's arguments for every request costs even when
         # the event is filtered out.
         self.log_requests = log.bind().is_enabled_for(logging.DEBUG)
@@ -467,9 +470,11 @@ class Exchange:
         "_endpoint",
         "_finished",
         "_framing",
+        "_held",
         "_pool",
         "_response_started",
         "_retriable",
+        "_scaled",
         "_started_at",
         "_status",
         "_tried",
@@ -520,6 +525,8 @@ class Exchange:
         self._finished = False
         self._aborted = False
         self._counted: Endpoint | None = None   # counted in flight against this endpoint
+        self._scaled: tuple[str, ...] = ()      # counted in flight for these scalable apps
+        self._held = False                      # waited once for a scaled-to-zero app
         self._retriable = True                  # False: targeted at one instance
         self._started_at = 0.0
         self._status = 0
@@ -538,6 +545,11 @@ class Exchange:
             self._answer_error(errors.UNKNOWN_ROUTE, errors.unknown_route_message(host))
             return
         self._pool = pool
+        if pool.scalable:
+            activator = self.client.proxy.activator
+            if activator is not None:
+                self._scaled = pool.scalable
+                activator.request_started(pool.scalable)
         if self.app_instance is not None:
             self._start_targeted(pool, self.app_instance)
             return
@@ -599,6 +611,7 @@ class Exchange:
         """The client is gone: stop everything this exchange started."""
         self._aborted = True
         self._uncount()
+        self._unscale()
         if self._dial_task is not None:
             self._dial_task.cancel()
             self._dial_task = None
@@ -634,11 +647,33 @@ class Exchange:
         if endpoint is None:
             if self._tried:
                 self._answer_error(errors.ENDPOINT_FAILURE, errors.ENDPOINT_FAILURE_MESSAGE)
+            elif self._scaled and not self._held:
+                self._hold()
             else:
                 host = self.host.decode("latin-1")
                 self._answer_error(errors.NO_ENDPOINTS, errors.no_endpoints_message(host))
             return
         self._use(endpoint)
+
+    def _hold(self) -> None:
+        """No instance of a scale-to-zero app: wait (no task: a callback) until one is
+        routable, or answer 503 at the hold bound."""
+        activator = self.client.proxy.activator
+        assert activator is not None
+        assert self._pool is not None
+        self._held = True
+        activator.hold(self._pool).add_done_callback(self._released)
+
+    def _released(self, ready: asyncio.Future[bool]) -> None:
+        if self._aborted or self._finished:
+            return
+        if ready.result():
+            self._try_next()
+            return
+        activator = self.client.proxy.activator
+        bound = activator.hold_timeout_s if activator is not None else 0.0
+        self._answer_error(errors.NO_ENDPOINTS, errors.not_ready_message(
+            self.host.decode("latin-1"), bound))
 
     def _use(self, endpoint: Endpoint) -> None:
         """Send the request to `endpoint`: over an idle pooled connection, or a new one."""
@@ -868,9 +903,15 @@ class Exchange:
         if endpoint is not None:
             self.client.proxy.in_flight.ended(endpoint)
 
+    def _unscale(self) -> None:
+        scaled, self._scaled = self._scaled, ()
+        if scaled and self.client.proxy.activator is not None:
+            self.client.proxy.activator.request_ended(scaled)
+
     def _finish(self) -> None:
         self._finished = True
         self._uncount()
+        self._unscale()
         self._record()
         self.client.exchange_finished(self)
 

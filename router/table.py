@@ -98,6 +98,10 @@ class RouteTable:
         self._host_services: dict[str, set[str]] = {}   # host -> etcd keys of its records
         self._service_pools: dict[str, Pool] = {}
         self._paths: dict[str, list[str]] = {}          # host -> its route paths, longest first
+        self._autoscaled: set[str] = set()              # process_guids that scale to zero
+        # Called with a pool that scalable apps route to, each time it has endpoints again:
+        # held requests go on at once (router/activation.py).
+        self.on_pool_ready: Callable[[Pool], None] | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -159,6 +163,7 @@ class RouteTable:
 
     def on_scheduling_change(self, change: Change) -> None:
         guid = change.key[len(keys.SCHEDULING):]
+        info: SchedulingInfo | None = None
         if change.new is None:
             self._routes.pop(guid, None)
         else:
@@ -166,6 +171,14 @@ class RouteTable:
             if info is None:
                 return
             self._routes[guid] = info.routes
+        scalable = change.new is not None and info is not None and info.autoscale is not None
+        if scalable != (guid in self._autoscaled):
+            if scalable:
+                self._autoscaled.add(guid)
+            else:
+                self._autoscaled.discard(guid)
+            for host in self._app_claims.get(guid, {}):
+                self._mark_scalable(host)
         self._refresh_app(guid)
 
     def on_actual_change(self, change: Change) -> None:
@@ -218,7 +231,7 @@ class RouteTable:
         running = [
             actual
             for _, actual in sorted(self._instances.get(guid, {}).items())
-            if actual.state is ActualState.RUNNING and actual.address
+            if actual.state is ActualState.RUNNING and actual.address and not actual.paused
         ]
         claims: dict[str, list[Endpoint]] = {}
         for route in routes:
@@ -261,12 +274,30 @@ class RouteTable:
         pool = self._app_pools.get(host)
         if pool is None:
             balancer = self._new_balancer() if self._new_balancer is not None else None
-            self._app_pools[host] = Pool(endpoints, balancer)
+            self._app_pools[host] = pool = Pool(endpoints, balancer)
             self._remember_path(host)
             log.info("route-registered", host=host, process_guids=guids, endpoints=len(endpoints))
         else:
             pool.replace(endpoints)
             log.debug("route-endpoints-changed", host=host, endpoints=len(endpoints))
+        self._mark_scalable(host)
+        if pool.scalable and endpoints and self.on_pool_ready is not None:
+            self.on_pool_ready(pool)
+
+    def _mark_scalable(self, host: str) -> None:
+        pool = self._app_pools.get(host)
+        if pool is not None:
+            pool.scalable = tuple(
+                g for g in sorted(self._host_apps.get(host, ())) if g in self._autoscaled
+            )
+
+    def has_paused(self, guid: str) -> bool:
+        """Whether an instance of the app is paused: a wake thaws it rather than starts one."""
+        return any(a.paused for a in self._instances.get(guid, {}).values())
+
+    def service_addresses(self, name: str) -> list[str]:
+        """`host:port` of every record of a box service (`receptor`: the brain's API)."""
+        return sorted(r.address for r in self._services.values() if r.name == name)
 
     def _remember_path(self, route: str) -> None:
         name, slash, path = route.partition("/")

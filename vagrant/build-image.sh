@@ -18,8 +18,10 @@ tag="lattice/vagrant-base:$hash"
 if [ "${1:-}" = "--tag" ]; then echo "$tag"; exit 0; fi
 if docker image inspect "$tag" >/dev/null 2>&1; then echo "$tag"; exit 0; fi
 
+# systemd is not used by the docker provider (tini and `lattice up` are its init); the test of
+# vagrant/provision.sh boots this image with systemd as PID 1 to stand in for a Debian VM.
 PACKAGES=(docker.io etcd-server python3 python3-venv busybox-static curl ca-certificates
-          tini iptables procps iproute2)
+          tini iptables procps iproute2 systemd)
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PYTHON=${PYTHON:-python3}   # any Python 3.11 with pip: it fetches the dependencies' wheels
 

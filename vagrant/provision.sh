@@ -20,7 +20,9 @@ ETCD=http://127.0.0.1:2379
 
 # The address must be on this VM: the components advertise it, and a wrong one is what made
 # k3s and Lattice users' routes point at the unreachable NAT address.
-if ! ip -4 -o addr show | grep -qw "inet $LATTICE_IP"; then
+# (Read whole first: with pipefail, `ip | grep -q` fails when grep stops reading early.)
+addresses=$(ip -4 -o addr show)
+if ! grep -qw "inet $LATTICE_IP" <<<"$addresses"; then
   echo "provision: no interface has LATTICE_IP=$LATTICE_IP (ip -4 addr shows the VM's)" >&2
   exit 1
 fi

@@ -144,6 +144,14 @@ async def update_desired_lrp(request: web.Request) -> web.Response:
         update = parse_desired_lrp_update(data, lrp.run.ports)
     except ValidationError as exc:
         raise InvalidRequest("invalid update", exc.errors) from exc
+    scale = None if update.remove_autoscale else (update.autoscale or info.autoscale)
+    if update.instances is not None and scale is not None and (
+        scale.clamp(update.instances) != update.instances
+    ):
+        raise InvalidRequest("invalid update", [FieldError(
+            "instances", f"must be between autoscale.min_instances ({scale.min_instances}) "
+                         f"and autoscale.max_instances ({scale.max_instances}), "
+                         f"got {update.instances}")])
     if update.image is not None and update.image != lrp.run.image:
         facts = await deps.images.inspect(update.image)
         if facts.exists is False:

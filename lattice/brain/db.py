@@ -118,6 +118,8 @@ class LRPDB:
             Delete(keys.scheduling(guid)),
             Delete(keys.run(guid)),
             DeletePrefix(keys.actual_prefix(guid)),
+            Delete(keys.cold_starts(guid)),
+            DeletePrefix(keys.activity(guid, "")),
         ]
         for actual, _ in actuals:
             ops.extend(_release_ops(actual))
@@ -181,6 +183,7 @@ class LRPDB:
             placement_error="",
             crash_reason=reason or actual.crash_reason,
             run_version=actual.run_version if run_version is None else run_version,
+            paused=False,
         )
         key = keys.actual(actual.process_guid, actual.index)
         compare = [ModRevisionIs(key, seen.revision)]

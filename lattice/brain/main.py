@@ -12,6 +12,9 @@ import structlog
 from aiohttp import web
 
 from lattice.brain.api import ApiDeps, create_app
+from lattice.brain.autoscale_api import AutoscaleApiDeps, register_autoscale_routes
+from lattice.brain.autoscale_db import AutoscaleDB
+from lattice.brain.autoscaler import Autoscaler
 from lattice.brain.config import BrainConfig
 from lattice.brain.controller import Controller, ControllerSettings
 from lattice.brain.db import LRPDB
@@ -46,6 +49,9 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
     app = create_app(ApiDeps(db=db, view=view, images=images, domain=config.domain,
                              clock=time.time_ns),
                      credentials=config.credentials)
+    autoscale_db = AutoscaleDB(etcd, db)
+    register_autoscale_routes(app, AutoscaleApiDeps(lrps=db, db=autoscale_db))
+    autoscaler = Autoscaler(view=view, db=autoscale_db, etcd=etcd)
     register_task_routes(app, TaskApiDeps(db=TaskDB(etcd), images=images, clock=time.time_ns))
     task_view = TaskView(etcd)
     view.extra_usage = task_view.usage
@@ -66,8 +72,8 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         await view.wait_synced()
         await task_view.informer.synced.wait()
         # Every brain serves the API; only the leader converges and places (brain/leader.py).
-        tasks.append(asyncio.create_task(election.run_while_leader(controller.run,
-                                                                   task_controller.run)))
+        tasks.append(asyncio.create_task(election.run_while_leader(
+            controller.run, task_controller.run, autoscaler.run)))
         await runner.setup()
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()

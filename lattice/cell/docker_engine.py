@@ -209,6 +209,22 @@ class DockerEngine:
         text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
         return (-1 if code is None else int(code)), text
 
+    def _set_paused(self, container_id: str, paused: bool) -> None:
+        """`docker pause` / `docker unpause`; already in that state counts as done."""
+        api = self._docker().api
+        try:
+            (api.pause if paused else api.unpause)(container_id)
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFound(container_id) from exc
+        except docker.errors.APIError as exc:
+            text = str(exc.explanation or "")
+            if exc.status_code == 409 and ("already paused" in text or "not paused" in text):
+                return
+            raise DockerError(f"{'pausing' if paused else 'unpausing'} {container_id[:12]}: "
+                              f"{text or exc}") from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerUnavailable(f"pausing {container_id[:12]}: {exc}") from exc
+
     def _root_dir(self) -> str:
         with translated_errors("reading the engine's info"):
             return str(self._docker().info()["DockerRootDir"])
@@ -242,6 +258,10 @@ class DockerEngine:
         """`docker exec`: the exit status and output. DockerError if it cannot run at all (the
         container stopped); a missing binary is an exit status (126/127), not an error."""
         return await self._call(self._exec, container_id, command)
+
+    async def set_paused(self, container_id: str, paused: bool) -> None:
+        """Freeze (docker pause: cgroup freezer, memory kept) or thaw the container."""
+        await self._call(self._set_paused, container_id, paused)
 
     async def root_dir(self) -> str:
         """Where the engine keeps images and containers: its free disk is the cell's disk."""

@@ -217,7 +217,7 @@ class Rep:
                 self._runners[guid] = runner
                 runner.start()
             else:
-                runner.recheck()
+                runner.update(assignment)
         elif runner is not None:
             runner.stop()
         else:

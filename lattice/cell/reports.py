@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 
@@ -119,8 +120,21 @@ class ActualReports:
             version = actual.run_version if run_version is None else run_version
             return actual.transition(
                 state, now, address=address, ports=ports, container_id=container_id,
-                run_version=version,
+                run_version=version, paused=actual.paused and adopted,
             )
+        return await self._update(assignment, change)
+
+    async def thawed(self, assignment: Assignment) -> ActualLRP | None:
+        """The container runs again after a pause: routable again."""
+        def change(actual: ActualLRP, now: int) -> ActualLRP:
+            return actual if not actual.paused else replace(actual, paused=False)
+        return await self._update(assignment, change)
+
+    async def pausing(self, assignment: Assignment) -> ActualLRP | None:
+        """About to freeze the container: not routable from now on. The brain marks this with
+        its pause already; this covers a container started anew under a paused assignment."""
+        def change(actual: ActualLRP, now: int) -> ActualLRP:
+            return actual if actual.paused else replace(actual, paused=True)
         return await self._update(assignment, change)
 
     async def container_gone(self, assignment: Assignment) -> ActualLRP | None:
@@ -151,7 +165,7 @@ class ActualReports:
             count = self._policy.crash_count_after_crash(actual.crash_count, running_for)
             return actual.transition(
                 ActualState.CRASHED, now, crash_count=count, crash_reason=reason,
-                address="", ports=(), container_id="",
+                address="", ports=(), container_id="", paused=False,
             )
         assignment_key = keys.assignment(self._cell_id, assignment.process_guid, assignment.index)
         return await self._update(assignment, change, [Delete(assignment_key)])

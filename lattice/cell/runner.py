@@ -78,6 +78,9 @@ class InstanceRunner:
         self.container_id = ""
         self._logs = InstanceLog(deps.sink, assignment.process_guid, assignment.index)
         self._wake = asyncio.Event()
+        # Pause mode (models/autoscale.py): what the assignment asks, and what the container is.
+        self._want_paused = assignment.paused
+        self._paused = False
         self._recheck = False
         self._stop_requested = False
         self._task: asyncio.Task[None] | None = None
@@ -97,6 +100,16 @@ class InstanceRunner:
         """Something may have happened to the container (a `die` event, a sync): look again."""
         self._recheck = True
         self._wake.set()
+
+    def update(self, assignment: Assignment) -> None:
+        """The assignment changed: a pause or a thaw is asked for, acted on at once (a wake
+        waits on it), or else something else changed: look again."""
+        self.assignment = assignment
+        if assignment.paused != self._want_paused:
+            self._want_paused = assignment.paused
+            self._wake.set()
+        else:
+            self.recheck()
 
     def stop(self) -> None:
         """The assignment is gone: stop and remove the container, write nothing."""
@@ -272,13 +285,19 @@ class InstanceRunner:
         # loop, after a pending recheck, so a container that exited at once is never RUNNING.
         running_now = check is None and not healthy
         next_check = loop.time() if check is not None else math.inf
+        # Fast polls while starting, so that a cold start is RUNNING within milliseconds of
+        # listening; a command check (a docker exec each) keeps the normal interval.
+        fast_until = loop.time() + settings.fast_period_s
+        fast = not isinstance(run.monitor, CommandMonitor)
+        self._paused = facts.status == "paused"
         # The server-side start timeout: counted from now, also for an adopted container that
         # had not passed yet (the cell cannot know how long it had been starting).
         start_deadline = loop.time() + run.start_timeout_s
         last_detail = ""
         while True:
-            if not (self._stop_requested or self._recheck or running_now):
-                timeout = next_check - loop.time()
+            pause_due = healthy and self._want_paused != self._paused
+            if not (self._stop_requested or self._recheck or running_now or pause_due):
+                timeout = math.inf if self._paused else next_check - loop.time()
                 if timeout > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
@@ -286,8 +305,12 @@ class InstanceRunner:
                         )
             self._wake.clear()
             if self._stop_requested:
-                await self._stop_container(drain=healthy)
+                await self._stop_container(drain=healthy and not self._paused)
                 return
+            if healthy and self._want_paused != self._paused:
+                if not await self._apply_pause(self._want_paused):
+                    return
+                next_check = loop.time() + settings.healthy_interval_s
             if self._recheck:
                 self._recheck = False
                 current = await self._inspect_or_none()
@@ -301,7 +324,7 @@ class InstanceRunner:
                     return
                 healthy = True
                 log.info("instance-running", health_check=False)
-            if check is not None and loop.time() >= next_check:
+            if check is not None and not self._paused and loop.time() >= next_check:
                 result = await check()
                 if result.passed and not healthy:
                     if await deps.reports.running(self.assignment) is None:
@@ -338,7 +361,30 @@ class InstanceRunner:
                         await self._crash("health check failed", None)
                     return
                 interval = settings.healthy_interval_s if healthy else settings.starting_interval_s
+                if not healthy and fast and loop.time() < fast_until:
+                    interval = settings.fast_interval_s
                 next_check = loop.time() + interval
+
+    async def _apply_pause(self, paused: bool) -> bool:
+        """Freeze or thaw the container; a thaw is reported, which makes the instance routable
+        again. False if the instance is no longer ours (the container is then stopped)."""
+        if paused and await self._deps.reports.pausing(self.assignment) is None:
+            await self._lost()
+            return False
+        try:
+            await self._deps.engine.set_paused(self.container_id, paused)
+        except ContainerNotFound:
+            self._recheck = True      # gone: the recheck reports the crash
+            return True
+        self._paused = paused
+        if paused:
+            log.info("instance-paused")
+            return True
+        log.info("instance-thawed")
+        if await self._deps.reports.thawed(self.assignment) is None:
+            await self._lost()
+            return False
+        return True
 
     # -- endings -----------------------------------------------------------------------------
 
@@ -384,6 +430,11 @@ class InstanceRunner:
             log.info("instance-draining", seconds=self._deps.drain_s)
             await asyncio.sleep(self._deps.drain_s)
         log.info("instance-stopping", container_id=self.container_id[:12])
+        if self.container_id and self._paused:
+            # A frozen process cannot take SIGTERM: thaw it first (gone already is fine).
+            with contextlib.suppress(ContainerNotFound, DockerError):
+                await self._deps.engine.set_paused(self.container_id, False)
+            self._paused = False
         if self.container_id:
             await self._deps.engine.stop_and_remove(self.container_id)
         await self._drain_logs()

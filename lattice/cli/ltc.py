@@ -22,6 +22,7 @@ from lattice import __version__
 from lattice.auth import Credentials
 from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode, exit_code_for
+from lattice.cli.ltc_autoscale import autoscale_options
 from lattice.cli.ltc_cluster import COMMANDS as CLUSTER_COMMANDS
 from lattice.cli.ltc_logs import debug_logs, print_logs, status_with_crashes
 from lattice.cli.ltc_tasks import COMMANDS as TASK_COMMANDS
@@ -34,6 +35,7 @@ from lattice.client.app_spec import (
     parse_create_flags,
     parse_duration,
 )
+from lattice.client.autoscale_flags import AutoscaleFlags
 from lattice.client.connection import Connection, connect
 from lattice.client.errors import BadTarget, ClientError, InvalidInput, Unauthorized
 from lattice.client.receptor import Info
@@ -231,34 +233,36 @@ def ask_credentials(username: str | None) -> Credentials:
               help="Route; a name without a dot is under the box's domain. Repeatable. "
                    "[default: APP.<domain>]")
 @click.option("--no-routes", is_flag=True, help="Do not route HTTP to the app.")
-@click.option("-t", "--timeout", envvar="LTC_TIMEOUT", default="120s", help=TIMEOUT_HELP)
-@click.option("--syslog-drain", "syslog_drains", multiple=True, metavar="tcp://HOST:PORT",
 @click.option("--share-routes", is_flag=True,
               help="Let another app that shares them route the same hosts (blue-green).")
+@click.option("-t", "--timeout", envvar="LTC_TIMEOUT", default="120s", help=TIMEOUT_HELP)
+@click.option("--syslog-drain", "syslog_drains", multiple=True, metavar="tcp://HOST:PORT",
               help="Forward the app's lines as RFC 5424 syslog over TCP. Repeatable.")
 @click.pass_obj
+@autoscale_options
 def create(
     obj: LtcContext, app: str, image: str, command: tuple[str, ...], instances: int,
     memory_mb: int, cpu_weight: int, ports: str | None, env: tuple[str, ...],
     monitor_port: int | None, no_monitor: bool, monitor_url: str | None,
     monitor_command: str | None, monitor_timeout: str | None, routes: tuple[str, ...],
     no_routes: bool, timeout: str, syslog_drains: tuple[str, ...] = (),
+    share_routes: bool = False, autoscale: AutoscaleFlags | None = None,
 ) -> None:
     """Run IMAGE as APP and wait until every instance is RUNNING."""
     with reported_errors():
-    share_routes: bool = False, autoscale: AutoscaleFlags | None = None,
         spec, timeout_s = parse_create_flags(
             CreateFlags(
+                autoscale=autoscale or AutoscaleFlags(),
                 name=app, image=image, instances=instances, memory_mb=memory_mb,
                 cpu_weight=cpu_weight, ports=ports, env=env, command=command,
                 monitor_port=monitor_port, no_monitor=no_monitor, monitor_url=monitor_url,
                 monitor_command=monitor_command, monitor_timeout=monitor_timeout, routes=routes,
                 no_routes=no_routes, timeout=timeout, syslog_drains=syslog_drains,
+                share_routes=share_routes,
             )
         )
 
         async def work(connection: Connection) -> tuple[DesiredLRP, list[str]]:
-                share_routes=share_routes,
             click.echo(messages.creating(spec.name, spec.instances))
             created = await connection.apps.create(
                 spec, timeout_s=timeout_s, on_progress=progress_printer()

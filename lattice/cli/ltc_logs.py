@@ -26,11 +26,15 @@ class StatusWithCrashes:
     status: AppStatus | None              # None: the app was removed
     crashes: tuple[CrashRecord, ...]
     crashes_unavailable: str | None = None   # why the aggregator could not be asked
+    scaling: dict[str, Any] | None = None    # scale to zero: state and cold starts
 
     def text(self) -> str:
         if self.status is None:
             return messages.removed_app_crashes(self.app, self.crashes)
-        text = messages.app_status(self.status) + messages.crash_logs(self.crashes)
+        text = messages.app_status(self.status)
+        if self.scaling is not None:
+            text += messages.scaling_status(self.scaling)
+        text += messages.crash_logs(self.crashes)
         if self.crashes_unavailable is not None:
             text += messages.crash_logs_unavailable(self.crashes_unavailable)
         return text
@@ -41,6 +45,8 @@ class StatusWithCrashes:
             data = {"process_guid": self.app, "removed": True}
         else:
             data = json.loads(messages.app_status_json(self.status))
+        if self.scaling is not None:
+            data["scaling"] = self.scaling
         data["crash_logs"] = messages.crash_logs_json(self.crashes)
         if self.crashes_unavailable is not None:
             data["crash_logs_unavailable"] = self.crashes_unavailable
@@ -55,15 +61,18 @@ async def status_with_crashes(connection: Connection, app: str) -> StatusWithCra
         status = await connection.apps.status(app)
     except AppNotFound as exc:
         not_found = exc
+    scaling = None
+    if status is not None and status.desired.scheduling.autoscale is not None:
+        scaling = await connection.receptor.scaling(app)
     try:
         records = await crash_logs(connection.session, connection.target, app)
     except LogStreamFailed as exc:
         if not_found is not None:
             raise not_found from exc
-        return StatusWithCrashes(app, status, (), str(exc))
+        return StatusWithCrashes(app, status, (), str(exc), scaling=scaling)
     if not_found is not None and not records:
         raise not_found
-    return StatusWithCrashes(app, status, tuple(records))
+    return StatusWithCrashes(app, status, tuple(records), scaling=scaling)
 
 
 @click.command("debug-logs")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from lattice.cli import messages
+from lattice.cli.ltc_autoscale import autoscale_options
 from lattice.client.app_updater import (
     UpdateFlags,
     parse_update_flags,
@@ -19,6 +20,7 @@ from lattice.client.app_updater import (
     submit_lrp,
     update_app,
 )
+from lattice.client.autoscale_flags import AutoscaleFlags
 from lattice.client.connection import Connection
 
 if TYPE_CHECKING:
@@ -34,10 +36,10 @@ TIMEOUT_HELP = "How long to wait until every instance runs the update: 30, 30s, 
               help="Replace the routes; a name without a dot is under the box's domain. "
                    "Repeatable.")
 @click.option("--no-routes", is_flag=True, help="Remove every route.")
-@click.option("-e", "--env", multiple=True, metavar="NAME=VALUE",
-              help="Replace the environment (rolls every instance). Repeatable.")
 @click.option("--share-routes/--no-share-routes", "share_routes", default=None,
               help="Let another app that shares them route the same hosts, or stop that.")
+@click.option("-e", "--env", multiple=True, metavar="NAME=VALUE",
+              help="Replace the environment (rolls every instance). Repeatable.")
 @click.option("--image", help="Run another image (rolls every instance).")
 @click.option("--syslog-drain", "syslog_drains", multiple=True, metavar="tcp://HOST:PORT",
               help="Replace the syslog drains (no restart). Repeatable.")
@@ -45,6 +47,7 @@ TIMEOUT_HELP = "How long to wait until every instance runs the update: 30, 30s, 
 @click.option("-t", "--timeout", envvar="LTC_TIMEOUT", default="120s", show_default=True,
               help=TIMEOUT_HELP)
 @click.pass_context
+@autoscale_options
 def update(ctx: click.Context, app: str, instances: int | None, routes: tuple[str, ...],
            no_routes: bool, env: tuple[str, ...], image: str | None, timeout: str,
            syslog_drains: tuple[str, ...] = (), no_syslog_drains: bool = False,

@@ -528,3 +528,31 @@ def app_updated(app: str, rolled: bool) -> str:
 
 def lrp_submitted(guid: str, created: bool) -> str:
     return f"{'Created' if created else 'Updated'} {guid}: every instance is RUNNING."
+
+
+# -- scale to zero (issue 7) -------------------------------------------------------------------
+
+
+def scaling_status(scaling: dict[str, Any]) -> str:
+    """`ltc status` lines of an autoscaled app: its settings, idle/paused state, cold starts."""
+    scale = scaling.get("autoscale") or {}
+    starts = scaling.get("cold_starts") or {}
+    lines = [
+        "",
+        f"Autoscale:  {scale.get('min_instances')}-{scale.get('max_instances')} instances, "
+        f"idle after {scale.get('idle_timeout_s', 0):g}s ({scale.get('idle_mode')}), "
+        f"{scale.get('target_concurrency')} requests in flight per instance",
+        f"State:      {scaling.get('state')}",
+    ]
+    count, wakes = int(starts.get("count", 0)), int(starts.get("wakes", 0))
+    text = f"Cold starts: {count}"
+    if count:
+        text += (f" (p50 {starts.get('p50_ms', 0):.0f} ms, max {starts.get('max_ms', 0):.0f} ms"
+                 f" over the last {len(starts.get('recent_ms', []))})")
+    if wakes:
+        text += (f"; wakes from pause: {wakes} (p50 {starts.get('wake_p50_ms', 0):.0f} ms, "
+                 f"max {starts.get('wake_max_ms', 0):.0f} ms)")
+    if count or wakes:
+        text += f"; last {starts.get('last_ms', 0):.0f} ms"
+    lines.append(text)
+    return "\n".join(lines)

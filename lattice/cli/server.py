@@ -161,10 +161,15 @@ def cell(etcd: str, cell_id: str, address: str, memory_mb: int | None, disk_mb: 
 @click.option("--balancing", type=click.Choice(["round-robin", "least-connections"]),
               default="round-robin", show_default=True, envvar="LATTICE_ROUTER_BALANCING",
               help="How each route's instances share its requests.")
+@click.option("--cold-start-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, envvar="LATTICE_ROUTER_COLD_START_TIMEOUT",
+              help="Seconds a request for a scaled-to-zero app waits for an instance "
+                   "before a 503.")
 @click.option("--worker", "worker_index", type=int, default=None, hidden=True)
 @JSON_LOGS_OPTION
 def router(etcd: str, listen: str, port: int, workers: int, status_port: int | None,
-           balancing: str, worker_index: int | None, json_logs: bool) -> None:
+           balancing: str, cold_start_timeout: float, worker_index: int | None,
+           json_logs: bool) -> None:
     """Route HTTP by Host header to the instances of apps and to the box's services."""
     from router.config import RouterConfig
     from router.main import serve
@@ -180,6 +185,7 @@ def router(etcd: str, listen: str, port: int, workers: int, status_port: int | N
             argv = [sys.executable, "-m", "lattice.cli.server", "router", "--etcd", etcd,
                     "--listen", listen, "--port", str(port), "--workers", str(workers),
                     "--balancing", balancing, "--worker", str(index),
+                    "--cold-start-timeout", str(cold_start_timeout),
                     "--json-logs" if json_logs else "--console-logs"]
             if status_port is not None:
                 argv += ["--status-port", str(status_port)]
@@ -188,6 +194,7 @@ def router(etcd: str, listen: str, port: int, workers: int, status_port: int | N
         sys.exit(run_workers(child_argv, workers))
     config = RouterConfig(
         etcd_endpoints=etcd, host=listen, port=port, balancing=balancing,
+        cold_start_timeout_s=cold_start_timeout,
         status_port=status_port if not worker_index else None,
         reuse_port=worker_index is not None,
     )

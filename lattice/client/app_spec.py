@@ -9,9 +9,15 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from lattice.client.autoscale_flags import (
+    AutoscaleFlags,
+    check_instances_in_range,
+    merged_block,
+    parse_autoscale_flags,
+)
 from lattice.client.errors import InvalidInput
 from lattice.models.desired import (
     APP_NAME_PATTERN,
@@ -63,13 +69,14 @@ class AppSpec:
     start_timeout_s: float | None = None            # None: the API's default (60 s)
     routes: tuple[RouteSpec, ...] = ()       # empty: APP.<domain> (unless no_routes)
     no_routes: bool = False
+    share_routes: bool = False               # other apps sharing theirs may route them too
     syslog_drains: tuple[str, ...] = ()      # tcp:// or syslog:// URLs
+    autoscale: dict[str, Any] | None = None  # the API's block; None: a fixed count
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreateFlags:
     """`ltc create`'s arguments as typed on the command line."""
-    share_routes: bool = False               # other apps sharing theirs may route them too
 
     name: str
     image: str
@@ -86,14 +93,15 @@ class CreateFlags:
     monitor_timeout: str | None = None
     routes: Sequence[str] = ()
     no_routes: bool = False
+    share_routes: bool = False
     timeout: str | None = None
     syslog_drains: Sequence[str] = ()
+    autoscale: AutoscaleFlags = field(default_factory=AutoscaleFlags)
 
 
 # -- single flags -------------------------------------------------------------------------------
 
 
-    share_routes: bool = False
 def check_app_name(name: str, problems: Problems | None = None) -> str:
     """An app name is a process_guid: `[a-zA-Z0-9_-]`, at most 63 characters."""
     own = problems if problems is not None else Problems()
@@ -245,6 +253,8 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
     )
     if flags.no_routes and flags.routes:
         problems.add("http-route", "--http-route and --no-routes exclude each other")
+    if flags.no_routes and flags.share_routes:
+        problems.add("share-routes", "--share-routes and --no-routes exclude each other")
     for route in routes:
         if route.port is not None and ports and route.port not in ports:
             problems.add("http-route", f"{route.hostname}:{route.port} is not one of --ports")
@@ -253,15 +263,21 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
     if flags.timeout is not None:
         timeout = _duration(flags.timeout, problems, "timeout")
         if timeout > MAX_START_TIMEOUT_S:
-    if flags.no_routes and flags.share_routes:
-        problems.add("share-routes", "--share-routes and --no-routes exclude each other")
             problems.add("timeout", f"must be at most {MAX_START_TIMEOUT_S:g} s")
+    instances, autoscale = flags.instances, None
+    if flags.autoscale.given():
+        autoscale = merged_block(parse_autoscale_flags(flags.autoscale, problems), None,
+                                 problems)
+        if instances == DEFAULT_INSTANCES:
+            # Not asked for: an autoscaled app starts with one instance (at least min).
+            instances = min(max(autoscale["min_instances"], 1), autoscale["max_instances"])
+        check_instances_in_range(instances, autoscale, problems)
     if problems.errors:
         raise InvalidInput(problems.errors)
     spec = AppSpec(
         name=flags.name,
         image=flags.image.strip(),
-        instances=flags.instances,
+        instances=instances,
         memory_mb=flags.memory_mb,
         cpu_weight=flags.cpu_weight,
         ports=ports,
@@ -276,7 +292,9 @@ def parse_create_flags(flags: CreateFlags) -> tuple[AppSpec, float]:
         start_timeout_s=timeout if flags.timeout is not None else None,
         routes=routes,
         no_routes=flags.no_routes,
+        share_routes=flags.share_routes,
         syslog_drains=syslog_drains,
+        autoscale=autoscale,
     )
     return spec, timeout
 
@@ -292,7 +310,6 @@ def parse_monitor_url(text: str, problems: Problems) -> tuple[int, str] | None:
 
 
 def _monitor_flags(
-        share_routes=flags.share_routes,
     flags: CreateFlags, ports: tuple[int, ...], problems: Problems
 ) -> tuple[tuple[int, str] | None, tuple[str, ...], float | None]:
     """--monitor-url, --monitor-command and --monitor-timeout, checked together with the other
@@ -353,6 +370,8 @@ def build_create_request(spec: AppSpec, domain: str) -> dict[str, Any]:
         request["start_timeout_s"] = spec.start_timeout_s
     if spec.syslog_drains:
         request["syslog_drains"] = list(spec.syslog_drains)
+    if spec.autoscale is not None:
+        request["autoscale"] = spec.autoscale
     return request
 
 

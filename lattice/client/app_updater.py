@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,13 @@ from lattice.client.app_spec import (
     parse_env,
     parse_route,
     parse_syslog_drains,
+)
+from lattice.client.autoscale_flags import (
+    AutoscaleFlags,
+    check_instances_in_range,
+    merged_block,
+    parse_autoscale_flags,
+    raise_if_any,
 )
 from lattice.client.errors import (
     AppAlreadyExists,
@@ -49,28 +56,30 @@ class UpdateFlags:
     instances: int | None = None
     routes: Sequence[str] = ()
     no_routes: bool = False
+    share_routes: bool | None = None
     env: Sequence[str] = ()
     image: str | None = None
     timeout: str | None = None
     syslog_drains: Sequence[str] = ()
     no_syslog_drains: bool = False
+    autoscale: AutoscaleFlags = field(default_factory=AutoscaleFlags)
 
 
-    share_routes: bool | None = None
 @dataclass(frozen=True, kw_only=True)
 class UpdateSpec:
     name: str
     instances: int | None = None
     routes: tuple[RouteSpec, ...] | None = None      # () with --no-routes
+    share_routes: bool | None = None                 # None: as the app has them
     env: tuple[tuple[str, str], ...] | None = None   # replaces the whole env
     image: str | None = None
     syslog_drains: tuple[str, ...] | None = None    # replaces them all; () removes them
+    autoscale: dict[str, Any] | None = None         # fields to set over the current block
 
     @property
     def rolls(self) -> bool:
         """Whether this update may replace running instances (the brain decides if it does)."""
         return self.env is not None or self.image is not None
-    share_routes: bool | None = None                 # None: as the app has them
 
 
 def parse_update_flags(flags: UpdateFlags) -> tuple[UpdateSpec, float]:
@@ -86,6 +95,8 @@ def parse_update_flags(flags: UpdateFlags) -> tuple[UpdateSpec, float]:
             problems.add("http-route", "--http-route and --no-routes exclude each other")
     elif flags.no_routes:
         routes = ()
+    if flags.share_routes is not None and flags.no_routes:
+        problems.add("share-routes", "--share-routes and --no-routes exclude each other")
     env = None
     if flags.env:
         env = tuple(pair for item in flags.env if (pair := parse_env(item, problems)))
@@ -95,8 +106,6 @@ def parse_update_flags(flags: UpdateFlags) -> tuple[UpdateSpec, float]:
         if not image:
             problems.add("image", "the image name is empty")
     syslog_drains: tuple[str, ...] | None = None
-    if flags.share_routes is not None and flags.no_routes:
-        problems.add("share-routes", "--share-routes and --no-routes exclude each other")
     if flags.syslog_drains:
         syslog_drains = parse_syslog_drains(flags.syslog_drains, problems)
         if flags.no_syslog_drains:
@@ -106,6 +115,9 @@ def parse_update_flags(flags: UpdateFlags) -> tuple[UpdateSpec, float]:
     timeout = DEFAULT_TIMEOUT_S
     if flags.timeout is not None:
         timeout = _duration(flags.timeout, problems, "timeout")
+    autoscale = None
+    if flags.autoscale.given():
+        autoscale = parse_autoscale_flags(flags.autoscale, problems)
     if (flags.instances is None and routes is None and env is None and image is None
             and syslog_drains is None and autoscale is None and flags.share_routes is None):
         problems.add("app", "nothing to update: give --instances, --http-route, --no-routes, "
@@ -125,6 +137,17 @@ def build_update_request(spec: UpdateSpec, current: DesiredLRP, domain: str) -> 
     body: dict[str, Any] = {}
     if spec.instances is not None:
         body["instances"] = spec.instances
+    if spec.autoscale is not None:
+        # Checked whole, over the current block, before anything is sent.
+        problems = Problems()
+        block = merged_block(spec.autoscale, current.scheduling.autoscale, problems)
+        if spec.instances is not None:
+            check_instances_in_range(spec.instances, block, problems)
+        raise_if_any(problems)
+        body["autoscale"] = block
+    current_routes = current.scheduling.routes
+    shared = (spec.share_routes if spec.share_routes is not None
+              else any(route.shared for route in current_routes))
     if spec.routes is not None:
         first = current.run.ports[0] if current.run.ports else None
         by_port: dict[int | None, list[str]] = {}
@@ -137,18 +160,14 @@ def build_update_request(spec: UpdateSpec, current: DesiredLRP, domain: str) -> 
              **({"shared": True} if shared else {})}
             for port, hosts in by_port.items()
         ]
+    elif spec.share_routes is not None:
+        # Only the sharing changes: the app's routes as they are, marked (or not) shared.
+        body["routes"] = [
+            {"hostnames": list(route.hostnames), "port": route.port,
+             **({"shared": True} if shared else {})}
+            for route in current_routes
+        ]
     if spec.env is not None:
-    if spec.autoscale is not None:
-        # Checked whole, over the current block, before anything is sent.
-        problems = Problems()
-        block = merged_block(spec.autoscale, current.scheduling.autoscale, problems)
-        if spec.instances is not None:
-            check_instances_in_range(spec.instances, block, problems)
-        raise_if_any(problems)
-        body["autoscale"] = block
-    current_routes = current.scheduling.routes
-    shared = (spec.share_routes if spec.share_routes is not None
-              else any(route.shared for route in current_routes))
         body["env"] = [{"name": name, "value": value} for name, value in spec.env]
     if spec.image is not None:
         body["image"] = spec.image
@@ -160,13 +179,6 @@ def build_update_request(spec: UpdateSpec, current: DesiredLRP, domain: str) -> 
 @dataclass(frozen=True)
 class RolloutView:
     running: int          # wanted indices RUNNING the desired version
-    elif spec.share_routes is not None:
-        # Only the sharing changes: the app's routes as they are, marked (or not) shared.
-        body["routes"] = [
-            {"hostnames": list(route.hostnames), "port": route.port,
-             **({"shared": True} if shared else {})}
-            for route in current_routes
-        ]
     done: bool
 
 

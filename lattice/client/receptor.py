@@ -136,6 +136,13 @@ class ReceptorClient:
 
         return _parse(build, "actual LRP list", data)
 
+    async def scaling(self, process_guid: str) -> dict[str, Any]:
+        """Scale to zero: the app's idle/paused state, activity and cold starts (raw JSON)."""
+        data = await self._call("GET", f"/v1/desired_lrps/{process_guid}/scaling")
+        if not isinstance(data, dict):
+            raise ProtocolError(f"the API's scaling answer is not an object: {data!r}")
+        return data
+
     async def cells(self) -> list[CellState]:
         data = await self._call("GET", "/v1/cells")
 

@@ -54,12 +54,17 @@ class ActualLRP:
     container_id: str = ""
     running_since: int = 0          # ns; when the current run became RUNNING (for count reset)
     run_version: int = 0            # the RunInfo.version this instance runs (rolling updates)
+    # Frozen (docker pause) by an idle app in pause mode: not routable until its cell thawed
+    # it. Set by the brain with the pause, cleared by the cell once the container is thawed.
+    paused: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("extra")
         data["state"] = str(self.state)
+        if not self.paused:
+            data.pop("paused")      # written only when set: older records read the same
         return data
 
     @classmethod
@@ -79,6 +84,7 @@ class ActualLRP:
             container_id=data.get("container_id", ""),
             running_since=int(data.get("running_since", 0)),
             run_version=int(data.get("run_version", 0)),
+            paused=bool(data.get("paused", False)),
         )
 
     def transition(self, state: ActualState, now: int, **changes: Any) -> ActualLRP:

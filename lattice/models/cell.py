@@ -43,13 +43,20 @@ class Assignment:
     memory_mb: int
     disk_mb: int
     cpu_weight: int
+    # The brain asks the cell to freeze (True) or thaw (False) the container: an idle app in
+    # pause mode (models/autoscale.py). The cell reacts to the change from its watch.
+    paused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.paused:
+            data.pop("paused")      # written only when set: older records read the same
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Assignment:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k != "paused"}
+        return cls(**fields, paused=bool(data.get("paused", False)))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from lattice.models.autoscale import Autoscale, parse_autoscale, stored_autoscale
 from lattice.models.errors import Problems
 from lattice.models.syslog_drain import parse_syslog_drains
 
@@ -46,8 +47,8 @@ class Route:
 
     hostnames: tuple[str, ...]
     port: int
-
     shared: bool = False
+
 
 @dataclass(frozen=True)
 class SchedulingInfo:
@@ -63,9 +64,15 @@ class SchedulingInfo:
     # Syslog drain URLs (lattice.models.syslog_drain): here, not in RunInfo, because the log
     # aggregator already watches scheduling info, and a drain change must not roll instances.
     syslog_drains: tuple[str, ...] = ()
+    # Scale to zero (models/autoscale.py); None: `instances` changes only when a user asks.
+    autoscale: Autoscale | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("autoscale")
+        if self.autoscale is not None:   # absent when off: older records read the same
+            data["autoscale"] = self.autoscale.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SchedulingInfo:
@@ -84,6 +91,7 @@ class SchedulingInfo:
             annotation=data.get("annotation", ""),
             run_version=int(data.get("run_version", 0)),
             syslog_drains=tuple(str(url) for url in data.get("syslog_drains", ())),
+            autoscale=stored_autoscale(data.get("autoscale")),
         )
 
 
@@ -231,6 +239,8 @@ class DesiredLRPUpdate:
     image: str | None = None                          # a change rolls every instance
     env: tuple[tuple[str, str], ...] | None = None    # likewise
     syslog_drains: tuple[str, ...] | None = None      # replaces them all; () removes them
+    autoscale: Autoscale | None = None                # replaces the whole block
+    remove_autoscale: bool = False                    # `"autoscale": null`
 
     def apply_run(self, run: RunInfo, info: SchedulingInfo) -> RunInfo | None:
         """The new run info, one version up, if the image or env change; else None."""
@@ -242,9 +252,14 @@ class DesiredLRPUpdate:
         return replace(run, image=image, env=env, version=version)
 
     def apply(self, info: SchedulingInfo, new_run: RunInfo | None = None) -> SchedulingInfo:
+        autoscale = None if self.remove_autoscale else (self.autoscale or info.autoscale)
+        instances = info.instances if self.instances is None else self.instances
+        if autoscale is not None:
+            instances = autoscale.clamp(instances)
         return replace(
             info,
-            instances=info.instances if self.instances is None else self.instances,
+            instances=instances,
+            autoscale=autoscale,
             routes=info.routes if self.routes is None else self.routes,
             annotation=info.annotation if self.annotation is None else self.annotation,
             syslog_drains=(info.syslog_drains if self.syslog_drains is None
@@ -398,6 +413,10 @@ def parse_routes(problems: Problems, value: Any, default_port: int | None) -> tu
                 good = False
         port_value = raw.get("port", default_port)
         port = _port(problems, f"{where}.port", port_value) if port_value is not None else None
+        shared = raw.get("shared", False)
+        if not isinstance(shared, bool):
+            problems.add(f"{where}.shared", "must be true or false")
+            good = False
         if good and port is not None:
             routes.append(Route(tuple(h.lower() for h in hostnames), port, shared))
     return tuple(routes)
@@ -413,10 +432,6 @@ def parse_env(problems: Problems, value: Any) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        shared = raw.get("shared", False)
-        if not isinstance(shared, bool):
-            problems.add(f"{where}.shared", "must be true or false")
-            good = False
         problems.add("env", "must be a list of {name, value}")
         return ()
     env: list[tuple[str, str]] = []
@@ -452,7 +467,16 @@ def parse_desired_lrp(data: Any, *, epoch: str, image_ports: tuple[int, ...] = (
     if not isinstance(image, str) or not image.strip():
         problems.add("image", "is required")
         image = ""
-    instances = _int_field(problems, data, "instances", 1, 0, MAX_INSTANCES)
+    autoscale = parse_autoscale(problems, data.get("autoscale"), MAX_INSTANCES)
+    instances = _int_field(problems, data, "instances",
+                           1 if autoscale is None else autoscale.initial_instances(),
+                           0, MAX_INSTANCES)
+    if autoscale is not None and data.get("instances") is not None and (
+        autoscale.clamp(instances) != instances
+    ):
+        problems.add("instances", f"must be between autoscale.min_instances "
+                                  f"({autoscale.min_instances}) and autoscale.max_instances "
+                                  f"({autoscale.max_instances}), got {instances}")
     memory_mb = _int_field(problems, data, "memory_mb", 128, 0, 1 << 20)
     disk_mb = _int_field(problems, data, "disk_mb", 0, 0, 1 << 24)
     cpu_weight = _int_field(problems, data, "cpu_weight", 100, 1, 100)
@@ -503,6 +527,7 @@ def parse_desired_lrp(data: Any, *, epoch: str, image_ports: tuple[int, ...] = (
         modification_tag=ModificationTag(epoch=epoch, index=0),
         annotation=annotation,
         syslog_drains=syslog_drains,
+        autoscale=autoscale,
     )
     run = RunInfo(
         process_guid=guid,
@@ -527,7 +552,7 @@ def parse_desired_lrp_update(data: Any, ports: tuple[int, ...]) -> DesiredLRPUpd
         problems.add("body", "must be a JSON object")
         problems.raise_if_any()
         raise AssertionError("unreachable")
-    allowed = {"instances", "routes", "annotation", "image", "env", "syslog_drains"}
+    allowed = {"instances", "routes", "annotation", "image", "env", "syslog_drains", "autoscale"}
     for name in sorted(set(data) - allowed):
         problems.add(name, f"cannot be updated (updatable: {', '.join(sorted(allowed))})")
     instances = None
@@ -547,9 +572,11 @@ def parse_desired_lrp_update(data: Any, ports: tuple[int, ...]) -> DesiredLRPUpd
     syslog_drains = None
     if "syslog_drains" in data:
         syslog_drains = parse_syslog_drains(problems, data["syslog_drains"] or [])
+    autoscale = parse_autoscale(problems, data.get("autoscale"), MAX_INSTANCES)
     problems.raise_if_any()
     return DesiredLRPUpdate(
         instances=instances, routes=routes, annotation=annotation,
         image=image.strip() if isinstance(image, str) else None, env=env,
-        syslog_drains=syslog_drains,
+        syslog_drains=syslog_drains, autoscale=autoscale,
+        remove_autoscale="autoscale" in data and data["autoscale"] is None,
     )

@@ -10,6 +10,8 @@
     /lattice/v1/brain/leader                               the leading brain's id (leased)
     /lattice/v1/tasks/<task_guid>                          Task
     /lattice/v1/task_assignments/<cell_id>/<task_guid>     TaskAssignment (with the claim)
+    /lattice/v1/activity/<process_guid>/<router_id>        Activity (router's lease)
+    /lattice/v1/cold_starts/<process_guid>                 ColdStarts
     /lattice/v1/metrics/<process_guid>/<index>             InstanceMetrics   (cell's lease)
 """
 
@@ -27,6 +29,12 @@ CLUSTER_ID = ROOT + "cluster_id"
 BRAIN_LEADER = ROOT + "brain/leader"
 TASKS = ROOT + "tasks/"
 TASK_ASSIGNMENTS = ROOT + "task_assignments/"
+FUNCTIONS = ROOT + "functions/"
+# Raw bytes, apart from the task record, which every task informer reads on every change.
+TASK_IO = ROOT + "task_io/"
+# Scale to zero: requests seen per app by each router, and the cold starts they waited for.
+ACTIVITY = ROOT + "activity/"
+COLD_STARTS = ROOT + "cold_starts/"
 # Container samples, under the writing cell's metrics lease (cell/metrics.py).
 METRICS = ROOT + "metrics/"
 
@@ -99,3 +107,33 @@ def metrics_prefix(process_guid: str) -> str:
 
 def metrics(process_guid: str, index: int) -> str:
     return f"{METRICS}{process_guid}/{index}"
+
+
+def activity(process_guid: str, router_id: str) -> str:
+    return f"{ACTIVITY}{process_guid}/{router_id}"
+
+
+def parse_activity(key: str) -> tuple[str, str]:
+    """(process_guid, router_id) of an activity key."""
+    guid, _, router_id = key[len(ACTIVITY):].partition("/")
+    return guid, router_id
+
+
+def cold_starts(process_guid: str) -> str:
+    return COLD_STARTS + process_guid
+
+
+def function(name: str) -> str:
+    return FUNCTIONS + name
+
+
+def task_stdin(task_guid: str) -> str:
+    return f"{TASK_IO}{task_guid}/stdin"
+
+
+def task_stdout(task_guid: str) -> str:
+    return f"{TASK_IO}{task_guid}/stdout"
+
+
+def task_stderr(task_guid: str) -> str:
+    return f"{TASK_IO}{task_guid}/stderr"
