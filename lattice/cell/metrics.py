@@ -13,16 +13,13 @@ layer's size (`docker ps --size`, SizeRw), which makes the engine walk each cont
 it is measured every disk_interval_s (30 s by default), not every sample.
 
 The keys live under one lease of this cell (TTL three intervals), so a dead cell's samples
-vanish by themselves; a clean stop revokes it.
+vanish by themselves; a clean stop revokes it (metrics_store.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import json
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -37,17 +34,16 @@ import structlog
 from lattice.cell.container_stats import CpuReading, StatsReading, cpu_percent, stats_reading
 from lattice.cell.docker_engine import cell_filters, translated_errors
 from lattice.cell.errors import CellError
+from lattice.cell.metrics_store import MetricsStore, lease_ttl_s
 from lattice.cell.spec import LABEL_INDEX, LABEL_INSTANCE_GUID, LABEL_PROCESS_GUID, LABEL_TASK_GUID
 from lattice.models.metrics import InstanceMetrics
-from lattice.store import Etcd, ModRevisionIs, StoreError, keys
-from lattice.store.etcd import Delete
+from lattice.store import Etcd, StoreError
 
 log = structlog.get_logger("lattice.cell.metrics")
 
 T = TypeVar("T")
 Clock = Callable[[], int]
 STATS_WORKERS = 4
-MIN_LEASE_TTL_S = 5
 
 
 @dataclass(frozen=True)
@@ -85,11 +81,6 @@ def instance_containers(items: list[dict[str, Any]]) -> list[InstanceContainer]:
     return [c for c in found if c.process_guid]
 
 
-def lease_ttl_s(interval_s: float) -> int:
-    """Three sampling intervals: one late round must not drop every sample."""
-    return max(MIN_LEASE_TTL_S, math.ceil(3 * interval_s))
-
-
 class MetricsSampler:
     def __init__(
         self,
@@ -102,7 +93,6 @@ class MetricsSampler:
         clock: Clock = time.time_ns,
         workers: int = STATS_WORKERS,
     ) -> None:
-        self._etcd = etcd
         self._cluster_id = cluster_id
         self._cell_id = cell_id
         self._interval_s = interval_s
@@ -112,11 +102,10 @@ class MetricsSampler:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metrics")
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
-        self._lease: int | None = None
+        self._store = MetricsStore(etcd, ttl_s=lease_ttl_s(interval_s))
         self._cpu: dict[str, CpuReading] = {}          # by container id: the last reading
         self._disk: dict[str, int] = {}                # by container id: the last size
         self._next_disk = 0.0                          # monotonic: when to measure disk again
-        self._written: dict[str, int] = {}             # key -> mod_revision of our last put
         self._said_empty = False
 
     # -- the blocking halves, in the sampler's own threads ------------------------------------
@@ -174,7 +163,7 @@ class MetricsSampler:
             self._next_disk = now + self._disk_interval_s
         containers = sorted(instance_containers(items), key=lambda c: c.created)
         readings = await asyncio.gather(*(self._read(c) for c in containers))
-        samples: dict[str, InstanceMetrics] = {}
+        samples: dict[tuple[str, int], InstanceMetrics] = {}
         for container, reading in zip(containers, readings, strict=True):
             if with_size and container.disk_bytes is not None:
                 self._disk[container.id] = container.disk_bytes
@@ -182,7 +171,7 @@ class MetricsSampler:
                 continue
             # Sorted by creation: a newer container of the same index overwrites an older one
             # (the old one is draining or being removed).
-            samples[keys.metrics(container.process_guid, container.index)] = self._sample(
+            samples[(container.process_guid, container.index)] = self._sample(
                 container, reading
             )
         seen = {c.id for c in containers}
@@ -190,7 +179,7 @@ class MetricsSampler:
             del self._cpu[gone]
         for gone in set(self._disk) - seen:
             del self._disk[gone]
-        await self._write(samples)
+        await self._store.publish(samples)
         return list(samples.values())
 
     async def _read(self, container: InstanceContainer) -> StatsReading | None:
@@ -227,41 +216,9 @@ class MetricsSampler:
             sampled_at=self._clock(),
         )
 
-    # -- etcd -------------------------------------------------------------------------------------
-
-    async def _ensure_lease(self) -> int:
-        if self._lease is not None and await self._etcd.keep_alive(self._lease):
-            return self._lease
-        if self._written:
-            log.warning("metrics-lease-lost", samples=len(self._written))
-        self._written.clear()            # the keys went with the lease
-        self._lease = await self._etcd.grant_lease(lease_ttl_s(self._interval_s))
-        return self._lease
-
-    async def _write(self, samples: dict[str, InstanceMetrics]) -> None:
-        if not samples and not self._written:
-            return      # an idle cell costs etcd nothing; its old lease may simply expire
-        lease = await self._ensure_lease()
-        encoded = {
-            key: json.dumps(sample.to_dict(), separators=(",", ":")).encode()
-            for key, sample in samples.items()
-        }
-        revisions = await asyncio.gather(
-            *(self._etcd.put(key, value, lease=lease) for key, value in encoded.items())
-        )
-        stale = {k: r for k, r in self._written.items() if k not in samples}
-        self._written = dict(zip(encoded, revisions, strict=True))
-        for key, revision in stale.items():
-            # Only if it is still our write: the instance may run on another cell by now,
-            # whose sample under the same key must stay.
-            await self._etcd.txn([ModRevisionIs(key, revision)], [Delete(key)])
-
     async def close(self) -> None:
         """Delete this cell's samples (revoke the lease), then release the Docker client."""
-        if self._lease is not None:
-            with contextlib.suppress(StoreError):
-                await self._etcd.revoke_lease(self._lease)
-            self._lease = None
+        await self._store.release()
         await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
         with self._client_lock:
             if self._client is not None:

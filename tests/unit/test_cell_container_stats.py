@@ -13,7 +13,8 @@ from lattice.cell.container_stats import (
     memory_usage,
     stats_reading,
 )
-from lattice.cell.metrics import instance_containers, lease_ttl_s
+from lattice.cell.metrics import instance_containers
+from lattice.cell.metrics_store import lease_ttl_s
 from lattice.cli.messages import metrics_cells, size
 from lattice.models import ActualLRP, ActualState
 from lattice.models.metrics import InstanceMetrics, current_metrics
