@@ -52,6 +52,10 @@ HEARTBEAT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
 ACK = "ack"                 # the aggregator's answer to each ingest frame
 MAX_UNACKED_FRAMES = 8
+# room(): readers that can wait pause while the backlog is fuller than this share of it...
+PACE_HIGH_WATER = 0.5
+# ...but never longer than this per call, so that a reader is delayed, never stuck.
+PACE_MAX_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class LogPublisher:
         self._records_changed = asyncio.Event()
         self._records_version = 0                 # counts changes of the `doppler` records
         self._progress = asyncio.Event()          # a frame was acked (flush waits on it)
+        self._room = asyncio.Event()              # a frame was acked, or the connection ended
         self._unacked: deque[_Batch] = deque()    # sent on the current connection, not acked
         self._connected_to: str | None = None
 
@@ -182,6 +187,28 @@ class LogPublisher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), remaining)
 
+    async def room(self) -> None:
+        """Wait until the backlog is at most half full: for a reader that can pause without
+        losing anything (a container's log stream, which Docker keeps in its log file).
+
+        A burst then waits in Docker's log instead of being dropped here. Returns at once while
+        no aggregator is connected (nothing would drain the backlog: emit() drops the oldest, as
+        before), and after PACE_MAX_WAIT_S at most.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PACE_MAX_WAIT_S
+        high_water = self.backlog_capacity * PACE_HIGH_WATER
+        while self._connected_to is not None:
+            with self._lock:
+                if len(self._backlog) <= high_water:
+                    return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), remaining)
+
     # -- the sending side -------------------------------------------------------------------
 
     def _take_batch(self) -> _Batch | None:
@@ -216,6 +243,7 @@ class LogPublisher:
         if batch.notices:
             log.warning("publisher-lines-dropped", dropped=batch.notices)
         self._progress.set()
+        self._room.set()
 
     def _on_records_change(self, _: Change) -> None:
         self._records_version += 1
@@ -281,6 +309,7 @@ class LogPublisher:
                                                      records_version)
             finally:
                 self._connected_to = None
+                self._room.set()        # paced readers stop waiting for this connection
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener

@@ -4,7 +4,7 @@ HEALTH lines from its health check."""
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -24,6 +24,14 @@ class LogSink(Protocol):
     """Where envelopes go; `logagg.publisher.LogPublisher` in production. Must not block."""
 
     def emit(self, envelope: Envelope) -> None: ...
+
+
+@runtime_checkable
+class PacingSink(Protocol):
+    """A sink that can ask a reader to wait (LogPublisher.room): a burst then waits in Docker's
+    log file instead of being dropped from a full backlog."""
+
+    async def room(self) -> None: ...
 
 
 class InstanceLog:
@@ -64,7 +72,8 @@ class InstanceLog:
         since = since_ns
         while True:
             try:
-                await streams.follow_logs(container_id, self.app, since_ns=since)
+                pace = self._sink.room if isinstance(self._sink, PacingSink) else None
+                await streams.follow_logs(container_id, self.app, since_ns=since, pace=pace)
                 return
             except ContainerNotFound:
                 return
