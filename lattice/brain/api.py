@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,8 @@ class ApiDeps:
     images: ImageInspector
     domain: str
     clock: Clock
+    # host name -> function name: an app may not take a function's route (routes.py)
+    function_routes: Callable[[], Mapping[str, str]] = dict
 
 
 DEPS = web.AppKey("deps", ApiDeps)
@@ -110,6 +112,7 @@ async def create_desired_lrp(request: web.Request) -> web.Response:
             domain=deps.domain,
             taken=deps.view.desired(),
             service_hostnames=deps.view.service_hostnames(),
+            functions=deps.function_routes(),
         )
     if problems or lrp is None:
         raise InvalidRequest("invalid desired LRP", problems)
@@ -165,6 +168,7 @@ async def update_desired_lrp(request: web.Request) -> web.Response:
             domain=deps.domain,
             taken=deps.view.desired(),
             service_hostnames=deps.view.service_hostnames(),
+            functions=deps.function_routes(),
         )
         if problems:
             raise InvalidRequest("invalid update", problems)

@@ -9,6 +9,8 @@
     ├── TaskNotFound             404
     ├── TaskGuidAlreadyExists    409
     ├── InvalidTaskState         409  e.g. deleting a task that has not completed
+    ├── FunctionNotFound         404
+    ├── FunctionAlreadyExists    409
     ├── ServiceUnavailable       503  etcd cannot be reached right now
     └── UnknownError             500  a bug; never the answer to bad input
 """
@@ -87,3 +89,16 @@ class TaskGuidAlreadyExists(ApiError):
 class InvalidTaskState(ApiError):
     status = 409
     type = "InvalidTaskState"
+
+
+# -- functions --------------------------------------------------------------------------------
+
+
+class FunctionNotFound(ApiError):
+    status = 404
+    type = "FunctionNotFound"
+
+
+class FunctionAlreadyExists(ApiError):
+    status = 409
+    type = "FunctionAlreadyExists"

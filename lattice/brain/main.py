@@ -19,6 +19,8 @@ from lattice.brain.config import BrainConfig
 from lattice.brain.controller import Controller, ControllerSettings
 from lattice.brain.db import LRPDB
 from lattice.brain.events import ClusterEvents, register_event_routes
+from lattice.brain.function_view import FunctionView
+from lattice.brain.functions import FunctionsService
 from lattice.brain.images import ImageInspector
 from lattice.brain.leader import LeaderElection
 from lattice.brain.state import ClusterView
@@ -46,8 +48,9 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
             converge_interval_s=config.converge_interval_s, cell_grace_s=config.cell_grace_s
         ),
     )
+    function_view = FunctionView(etcd, config.domain)
     app = create_app(ApiDeps(db=db, view=view, images=images, domain=config.domain,
-                             clock=time.time_ns),
+                             clock=time.time_ns, function_routes=function_view.routes),
                      credentials=config.credentials)
     autoscale_db = AutoscaleDB(etcd, db)
     register_autoscale_routes(app, AutoscaleApiDeps(lrps=db, db=autoscale_db))
@@ -55,9 +58,13 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
     register_task_routes(app, TaskApiDeps(db=TaskDB(etcd), images=images, clock=time.time_ns))
     task_view = TaskView(etcd)
     view.extra_usage = task_view.usage
+    functions = FunctionsService(etcd=etcd, app=app, functions=function_view, view=view,
+                                 images=images, tasks=task_view, config=config,
+                                 instance_id=uuid.uuid4().hex, clock=time.time_ns)
     task_controller = TaskController(
         tasks=task_view, view=view, db=TaskDB(etcd),
         settings=TaskSettings(cell_grace_s=config.cell_grace_s),
+        payload=functions.callback_payload,
     )
     election = LeaderElection(etcd, identity=uuid.uuid4().hex)
     events = ClusterEvents(etcd)
@@ -88,6 +95,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         presence = LeasedRecords(etcd, {record_key: json.dumps(record.to_dict()).encode()})
         tasks.append(asyncio.create_task(presence.run()))
         await presence.registered.wait()
+        await functions.start()
         await election.first_attempt_done.wait()
         if election.is_leader:
             await controller.first_pass_done.wait()
@@ -96,6 +104,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
             ready.set()
         await asyncio.Event().wait()
     finally:
+        await functions.stop()          # invocations first: they need the store and the API
         await runner.cleanup()          # stop accepting and finish requests in flight
         for task in tasks:
             task.cancel()

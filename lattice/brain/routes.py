@@ -22,9 +22,13 @@ def conflicts(
     domain: str,
     taken: Mapping[str, SchedulingInfo],
     service_hostnames: set[str],
+    functions: Mapping[str, str] | None = None,
 ) -> list[FieldError]:
-    """Every hostname in `routes` that the box owns, or that another app routes and does not
-    share (a host name is shared only when both apps' routes to it say `shared`)."""
+    """Every hostname in `routes` that the box or a function owns, or that another app routes
+    and does not share (a host name is shared only when both apps' routes to it say `shared`).
+
+    `functions` maps each function's host name to its name (brain/function_view.py)."""
+    functions = functions or {}
     reserved = system_hostnames(domain) | service_hostnames
     owners: dict[str, tuple[str, bool]] = {}     # host -> (an app routing it, whether shared)
     for guid, info in taken.items():
@@ -40,7 +44,12 @@ def conflicts(
     for i, route in enumerate(routes):
         for host in route.hostnames:
             name = host.lower()
-            if name in reserved:
+            function = functions.get(name.partition("/")[0])
+            if function is not None:
+                problems.append(FieldError(
+                    f"routes[{i}].hostnames", f"{host} is the route of function {function}"
+                ))
+            elif name in reserved:
                 problems.append(
                     FieldError(f"routes[{i}].hostnames", f"{host} is reserved by the box")
                 )
@@ -56,3 +65,29 @@ def conflicts(
                     )
                 )
     return problems
+
+
+def route_host(hostname: str) -> str:
+    """The host part of an app route (`web.example.com/api` -> `web.example.com`)."""
+    return hostname.partition("/")[0].lower()
+
+
+def function_conflicts(
+    hostname: str,
+    *,
+    domain: str,
+    taken: Mapping[str, SchedulingInfo],
+    service_hostnames: set[str],
+) -> list[FieldError]:
+    """Why a function may not take `hostname`: the box's, another service's or an app's route.
+
+    An app's path route on that host counts too: the router would send its path to the app.
+    `service_hostnames` must not hold the functions' own host names."""
+    name = hostname.lower()
+    if name in system_hostnames(domain) | service_hostnames:
+        return [FieldError("name", f"{hostname} is reserved by the box")]
+    for guid, info in sorted(taken.items()):
+        for route in info.routes:
+            if any(route_host(host) == name for host in route.hostnames):
+                return [FieldError("name", f"{hostname} is already routed to app {guid}")]
+    return []

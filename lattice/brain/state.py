@@ -96,8 +96,10 @@ class ClusterView:
     def cell_presences(self) -> dict[str, CellPresence]:
         return {cell.cell_id: cell for cell in self._cells.values()}
 
-    def service_hostnames(self) -> set[str]:
-        return {h.lower() for record in self._services.values() for h in record.hostnames}
+    def service_hostnames(self, *, excluding: str = "") -> set[str]:
+        """Host names of the box's service records, but those of the service `excluding`."""
+        return {h.lower() for record in self._services.values() for h in record.hostnames
+                if record.name != excluding}
 
     def snapshot(self, *, cells_trusted: bool) -> Snapshot:
         return Snapshot(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import structlog
@@ -23,11 +24,18 @@ from lattice.brain.task_callback import CallbackPolicy, Delivery, deliver
 from lattice.brain.task_plan import TaskPlan, plan_tasks, task_work
 from lattice.brain.task_view import TaskView
 from lattice.brain.tasks_db import SeenTask, TaskDB
+from lattice.models import Task
 from lattice.store import StoreError
 
 log = structlog.get_logger("lattice.brain.task_controller")
 
 Clock = Callable[[], int]
+# What a completion callback receives for a task (a function's adds its output: invoker.py).
+Payload = Callable[[Task], Awaitable[dict[str, Any]]]
+
+
+async def task_json(task: Task) -> dict[str, Any]:
+    return task.to_dict()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,9 +49,10 @@ class TaskSettings:
 class TaskController:
     def __init__(
         self, *, tasks: TaskView, view: ClusterView, db: TaskDB, settings: TaskSettings,
-        clock: Clock = time.time_ns,
+        clock: Clock = time.time_ns, payload: Payload = task_json,
     ) -> None:
         self._tasks = tasks
+        self._payload = payload
         self._view = view
         self._db = db
         self._settings = settings
@@ -133,7 +142,7 @@ class TaskController:
                 return      # changed meanwhile (deleted, or another brain took it)
             outcome = await deliver(
                 session, resolving.task.definition.completion_callback_url,
-                resolving.task.to_dict(), self._settings.callback,
+                await self._payload(resolving.task), self._settings.callback,
             )
             if outcome is Delivery.DELIVERED:
                 if await self._db.remove(resolving):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import structlog
 
@@ -25,6 +26,9 @@ class TaskView:
         self.dirty = asyncio.Event()
         self._tasks: dict[str, SeenTask] = {}
         self.informer = Informer(etcd, keys.TASKS, self._on_change)
+        # Called with (task_guid, the task as now, None once deleted) on every change: how a
+        # function's invocation waits for its task (brain/invoker.py) without polling.
+        self.listeners: list[Callable[[str, SeenTask | None], None]] = []
 
     def _on_change(self, change: Change) -> None:
         if change.new is None:
@@ -37,6 +41,11 @@ class TaskView:
                 self._tasks.pop(change.key, None)
             else:
                 self._tasks[change.key] = SeenTask(task, change.revision)
+        if self.listeners:
+            seen = self._tasks.get(change.key)
+            guid = change.key[len(keys.TASKS):]
+            for listener in self.listeners:
+                listener(guid, seen)
         self.dirty.set()
 
     def tasks(self) -> list[SeenTask]:

@@ -40,6 +40,15 @@ def _release(task: Task) -> list[Operation]:
     return [Delete(keys.task_assignment(task.cell_id, task.task_guid))] if task.cell_id else []
 
 
+def _io(task: Task) -> list[Operation]:
+    """A function task's stdin and output keys go with it."""
+    if not (task.definition.stdin or task.definition.capture_stdout):
+        return []
+    guid = task.task_guid
+    return [Delete(keys.task_stdin(guid)), Delete(keys.task_stdout(guid)),
+            Delete(keys.task_stderr(guid))]
+
+
 class TaskDB:
     def __init__(self, etcd: Etcd) -> None:
         self._etcd = etcd
@@ -115,5 +124,6 @@ class TaskDB:
     async def remove(self, seen: SeenTask) -> bool:
         key = keys.task(seen.task.task_guid)
         return await self._etcd.txn(
-            [ModRevisionIs(key, seen.revision)], [Delete(key), *_release(seen.task)]
+            [ModRevisionIs(key, seen.revision)],
+            [Delete(key), *_release(seen.task), *_io(seen.task)],
         )

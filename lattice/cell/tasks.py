@@ -21,6 +21,7 @@ import json
 import re
 import tarfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ import docker.errors
 import structlog
 
 from lattice.cell.app_logs import LogSink
+from lattice.cell.attached import AttachedRunner
 from lattice.cell.docker_engine import DockerEngine, translated_errors
 from lattice.cell.docker_streams import DockerStreams
 from lattice.cell.errors import (
@@ -50,6 +52,7 @@ from lattice.cell.spec import (
     memory_limit_bytes,
 )
 from lattice.models import Task, TaskState
+from lattice.models.function import STDOUT_TOO_LARGE_REASON, timeout_reason
 from lattice.models.task import MAX_RESULT_BYTES, exit_reason
 from lattice.store import Change, Delete, Etcd, Informer, ModRevisionIs, Put, StoreError, keys
 from logagg.envelope import Envelope, MessageType
@@ -157,6 +160,9 @@ class TaskLog:
         self._sink.emit(Envelope(self._app_id, self._source, "0", message_type,
                                  line.timestamp_ns, line.text))
 
+    def stderr(self, text: str) -> None:
+        self.line(LogLine("stderr", time.time_ns(), text))
+
     def cell(self, message: str) -> None:
         self._sink.emit(Envelope.now(self._app_id, "CELL", "0", message))
 
@@ -164,10 +170,12 @@ class TaskLog:
 class TaskRunner:
     """Owns one task's container from its start to its removal."""
 
-    def __init__(self, deps: TaskDeps, task_guid: str, results: ResultReader) -> None:
+    def __init__(self, deps: TaskDeps, task_guid: str, results: ResultReader,
+                 attached: AttachedRunner | None = None) -> None:
         self._deps = deps
         self.task_guid = task_guid
         self._results = results
+        self._attached = attached or AttachedRunner()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -198,9 +206,10 @@ class TaskRunner:
             return None
         return Task.from_dict(json.loads(kv.value)), kv.mod_revision
 
-    async def _write(self, task: Task, revision: int, new: Task, *, release: bool) -> bool:
+    async def _write(self, task: Task, revision: int, new: Task, *, release: bool,
+                     extra: tuple[Put, ...] = ()) -> bool:
         key = keys.task(self.task_guid)
-        ops: list[Put | Delete] = [Put(key, json.dumps(new.to_dict()).encode())]
+        ops: list[Put | Delete] = [Put(key, json.dumps(new.to_dict()).encode()), *extra]
         if release:
             ops.append(Delete(keys.task_assignment(self._deps.cell_id, self.task_guid)))
         return await self._deps.etcd.txn([ModRevisionIs(key, revision)], ops)
@@ -223,6 +232,9 @@ class TaskRunner:
                 return          # cancelled meanwhile: its assignment goes, and so do we
             logs = TaskLog(self._deps.sink, task)
             logs.cell("Creating container")
+            if task.definition.capture_stdout:
+                await self._run_function(task, logs)
+                return
             try:
                 facts = await self._deps.engine.create_and_start(task_container_spec(
                     cluster_id=self._deps.cluster_id, cell_id=self._deps.cell_id,
@@ -235,6 +247,13 @@ class TaskRunner:
             log.info("task-started", container_id=facts.id[:12])
             container_id = facts.id
         elif task.state in (TaskState.CLAIMED, TaskState.RUNNING) and existing:
+            if task.definition.capture_stdout:
+                # Its stdout was read by an earlier run of the cell: it cannot be had again.
+                await self._complete(failed=True, reason="the cell restarted during the run",
+                                     result="", status=None)
+                for stale in existing:
+                    await self._deps.engine.remove(stale)
+                return
             container_id = existing[0]
             logs = TaskLog(self._deps.sink, task)
             log.info("task-adopted", container_id=container_id[:12])
@@ -258,6 +277,36 @@ class TaskRunner:
         await self._complete(failed=failed, reason=reason, result=result, status=status)
         await self._deps.engine.remove(container_id)
 
+    async def _run_function(self, task: Task, logs: TaskLog) -> None:
+        """A function's invocation: stdin from its key, stdout (bounded) and stderr's last
+        lines into keys written with the completion, stderr lines to the log stream."""
+        d = task.definition
+        stdin = b""
+        if d.stdin:
+            kv = await self._deps.etcd.get(keys.task_stdin(self.task_guid))
+            stdin = b"" if kv is None else kv.value
+        spec = task_container_spec(cluster_id=self._deps.cluster_id, cell_id=self._deps.cell_id,
+                                   address=self._deps.address, task=task)
+        try:
+            run = await self._attached.run(spec, stdin, logs.stderr, d.timeout_s)
+        except (ImageNotFound, ContainerStartFailed) as exc:
+            logs.cell(f"Failed to create container: {exc}")
+            await self._complete(failed=True, reason=str(exc), result="", status=None)
+            return
+        status = run.exit_code if run.exit_code is not None else -1
+        logs.cell(f"Exit status {status}")
+        if run.timed_out:
+            failed, reason = True, timeout_reason(d.timeout_s)
+        elif run.stdout_overflow:
+            failed, reason = True, STDOUT_TOO_LARGE_REASON
+        else:
+            failed, reason = status != 0, exit_reason(status)
+        output = (Put(keys.task_stdout(self.task_guid), run.stdout),
+                  Put(keys.task_stderr(self.task_guid), run.stderr_tail))
+        await self._complete(failed=failed, reason=reason, result="", status=status,
+                             extra=output)
+        await self._deps.engine.remove(run.container_id)
+
     async def _follow_until_exit(self, container_id: str, logs: TaskLog) -> None:
         """Send the container's output to the log aggregator until the container has stopped."""
         since = 0
@@ -272,8 +321,8 @@ class TaskRunner:
             since = logs.last_timestamp_ns + 1 if logs.last_timestamp_ns else 0
             await asyncio.sleep(RETRY_S)
 
-    async def _complete(self, *, failed: bool, reason: str, result: str, status: int | None
-                        ) -> None:
+    async def _complete(self, *, failed: bool, reason: str, result: str, status: int | None,
+                        extra: tuple[Put, ...] = ()) -> None:
         """COMPLETED with the outcome, unless the task changed state meanwhile (cancelled)."""
         while True:
             found = await self._read()
@@ -282,7 +331,7 @@ class TaskRunner:
             task, revision = found
             done = task.completed(self._deps.clock(), failed=failed, failure_reason=reason,
                                   result=result, exit_status=status)
-            if await self._write(task, revision, done, release=True):
+            if await self._write(task, revision, done, release=True, extra=extra):
                 log.info("task-completed", failed=failed, failure_reason=reason)
                 return
 
@@ -296,6 +345,7 @@ class TaskRep:
         self._assigned: set[str] = set()
         self._runners: dict[str, TaskRunner] = {}
         self._results = ResultReader()
+        self._attached = AttachedRunner()
         self._informer = Informer(
             deps.etcd, keys.task_assignments_of(deps.cell_id), self._on_change
         )
@@ -326,6 +376,7 @@ class TaskRep:
         await asyncio.gather(*(runner.cancel() for runner in self._runners.values()))
         self._runners.clear()
         await asyncio.to_thread(self._results.close)
+        await asyncio.to_thread(self._attached.close)
 
     async def _loop(self) -> None:
         while True:
@@ -341,7 +392,7 @@ class TaskRep:
         for guid in sorted(self._assigned):
             runner = self._runners.get(guid)
             if runner is None or runner.done:
-                runner = TaskRunner(self._deps, guid, self._results)
+                runner = TaskRunner(self._deps, guid, self._results, self._attached)
                 self._runners[guid] = runner
                 runner.start()
         for guid in [g for g in self._runners if g not in self._assigned]:

@@ -76,6 +76,12 @@ class TaskDefinition:
     annotation: str = ""
     log_source: str = DEFAULT_LOG_SOURCE   # source type of the task's log lines
     log_guid: str = ""                     # app id of its log lines; "" means the task guid
+    # A function's invocation (models/function.py): its stdin comes from the task_io stdin key,
+    # its stdout (bounded) and stderr's last lines are kept in task_io keys at completion, and
+    # the cell kills it after timeout_s (0: never). Not settable through POST /v1/tasks.
+    stdin: bool = False
+    capture_stdout: bool = False
+    timeout_s: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,6 +104,9 @@ class TaskDefinition:
             annotation=data.get("annotation", ""),
             log_source=data.get("log_source", DEFAULT_LOG_SOURCE),
             log_guid=data.get("log_guid", ""),
+            stdin=bool(data.get("stdin", False)),
+            capture_stdout=bool(data.get("capture_stdout", False)),
+            timeout_s=int(data.get("timeout_s", 0)),
         )
 
 

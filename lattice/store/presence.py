@@ -47,6 +47,13 @@ class LeasedRecords:
                 self._lease = None
             await asyncio.sleep(interval)
 
+    async def update(self, key: str, value: bytes) -> None:
+        """Change or add one record; written under the lease at once if one is held (else at
+        the next registration)."""
+        self._records[key] = value
+        if self._lease is not None:
+            await self._etcd.put(key, value, lease=self._lease)
+
     async def release(self) -> None:
         """Delete the records now instead of waiting for the lease to expire."""
         if self._lease is not None:

@@ -1,0 +1,286 @@
+"""Functions end to end: `lattice up` (brain, cell, router, log aggregator), real containers.
+
+`POST http://NAME.<domain>/` through the real router runs the function's command in a new
+container of the busybox demo image, with the body on its stdin; the answer is its stdout.
+One box serves the module; each test uses its own function names.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import docker
+import pytest
+
+from tests.integration.box import Box, wait_for
+
+pytestmark = pytest.mark.integration
+
+DEADLINE_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Box]:
+    the_box = Box(tmp_path_factory.mktemp("fnbox"))
+    the_box.start()
+    try:
+        yield the_box
+    finally:
+        the_box.stop()
+
+
+def invoke(box: Box, name: str, body: bytes = b"", method: str = "POST",
+           headers: dict[str, str] | None = None, timeout: float = 90
+           ) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", box.router_port, timeout=timeout)
+    try:
+        conn.request(method, "/", body=body,
+                     headers={"Host": f"{name}.{box.domain}", **(headers or {})})
+        response = conn.getresponse()
+        return response.status, dict(response.headers.items()), response.read()
+    finally:
+        conn.close()
+
+
+def routed(box: Box, name: str) -> bool:
+    """The router knows the function's host: a GET reaches the brain (405), not a 404."""
+    status, headers, _ = invoke(box, name, method="GET")
+    return status == 405 and headers.get("Allow") == "POST"
+
+
+def create(box: Box, name: str, command: list[str], image: str, **extra: Any) -> None:
+    status, body = box.api("POST", "/v1/functions", {
+        "name": name, "image": image, "command": command, "memory_mb": 32, **extra,
+    })
+    assert status == 201, body
+    wait_for(lambda: routed(box, name), DEADLINE_S, f"the route of function {name}")
+
+
+def name_of(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def function_containers(box: Box) -> list[dict[str, Any]]:
+    client = docker.from_env()
+    try:
+        items: list[dict[str, Any]] = client.api.containers(all=True, filters={
+            "label": [f"lattice.cluster_id={box.cluster_id}", "lattice.task_guid"]})
+        return items
+    finally:
+        client.close()
+
+
+def no_tasks_left(box: Box) -> bool:
+    status, tasks = box.api("GET", "/v1/tasks")
+    assert status == 200, tasks
+    return not tasks
+
+
+def test_the_body_goes_to_stdin_and_stdout_comes_back(box: Box, demo_image: str) -> None:
+    name = name_of("echo")
+    create(box, name, ["cat"], demo_image)
+    status, headers, body = invoke(box, name, b"hello, function\n",
+                                   headers={"Content-Type": "text/plain"})
+    assert (status, body) == (200, b"hello, function\n")
+    assert headers["Content-Type"].startswith("text/plain")
+    assert headers["X-Lattice-Exit-Status"] == "0"
+    assert headers["X-Lattice-Task-Guid"].startswith(name)
+    # The task and its container are gone once answered.
+    wait_for(lambda: no_tasks_left(box), DEADLINE_S, "the invocation's task to be deleted")
+    wait_for(lambda: not function_containers(box), DEADLINE_S, "its container to be removed")
+
+
+def test_binary_bytes_come_back_exact(box: Box, demo_image: str) -> None:
+    name = name_of("bin")
+    create(box, name, ["cat"], demo_image)
+    payload = bytes(range(256)) * 1024 + b"\x00\xff\n\r\x1b"
+    status, headers, body = invoke(box, name, payload)
+    assert status == 200
+    assert body == payload
+    assert headers["Content-Type"] == "application/octet-stream"
+
+
+def test_the_request_reaches_the_process_as_cgi_variables(box: Box, demo_image: str) -> None:
+    name = name_of("env")
+    create(box, name, ["/bin/sh", "-c", 'echo "$REQUEST_METHOD $FUNCTION_NAME $GREETING"'],
+           demo_image, env=[{"name": "GREETING", "value": "hi"}])
+    assert invoke(box, name)[::2] == (200, f"POST {name} hi\n".encode())
+
+
+def test_a_non_zero_exit_answers_502_with_stderrs_last_lines(box: Box, demo_image: str
+                                                             ) -> None:
+    name = name_of("fail")
+    script = "cat >/dev/null; for i in $(seq 1 30); do echo line $i >&2; done; exit 3"
+    create(box, name, ["/bin/sh", "-c", script], demo_image)
+    status, headers, body = invoke(box, name, b"input")
+    assert status == 502
+    assert headers["X-Lattice-Function-Error"] == "function_failed"
+    assert headers["X-Lattice-Exit-Status"] == "3"
+    text = body.decode()
+    assert text.startswith(f"502 Bad Gateway: function {name} failed: Exited with status 3\n")
+    assert "line 30" in text
+    assert "line 11" in text
+    assert "line 10\n" not in text            # only the last 20 lines
+    wait_for(lambda: no_tasks_left(box), DEADLINE_S, "the failed invocation's task deleted")
+
+
+def test_a_run_beyond_the_timeout_is_killed_and_answers_504(box: Box, demo_image: str) -> None:
+    name = name_of("slow")
+    create(box, name, ["/bin/sh", "-c", "echo started >&2; sleep 60"], demo_image, timeout_s=1)
+    status, headers, body = invoke(box, name)
+    assert status == 504, body
+    assert headers["X-Lattice-Function-Error"] == "function_timeout"
+    assert b"timed out after 1 s" in body
+    assert b"started" in body
+    wait_for(lambda: not function_containers(box), DEADLINE_S, "the killed container removed")
+
+
+class CallbackReceiver:
+    """A real HTTP server on 127.0.0.1 that records the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                receiver.received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/done"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def receiver() -> Iterator[CallbackReceiver]:
+    the_receiver = CallbackReceiver()
+    try:
+        yield the_receiver
+    finally:
+        the_receiver.close()
+
+
+def test_a_callback_url_gets_202_at_once_and_the_result_later(
+    box: Box, demo_image: str, receiver: CallbackReceiver
+) -> None:
+    name = name_of("async")
+    create(box, name, ["/bin/sh", "-c", "sleep 1; tr a-z A-Z; echo note >&2"], demo_image)
+    status, headers, body = invoke(box, name, b"shout\n",
+                                   headers={"X-Callback-Url": receiver.url}, timeout=10)
+    assert status == 202, body
+    guid = json.loads(body)["task_guid"]
+    assert headers["X-Lattice-Task-Guid"] == guid
+    assert receiver.received == []            # answered before the run had finished
+    delivered = wait_for(lambda: receiver.received, DEADLINE_S, "the callback")[0]
+    assert delivered["task_guid"] == guid
+    assert delivered["failed"] is False
+    assert delivered["exit_status"] == 0
+    assert delivered["result"] == "SHOUT\n"
+    assert delivered["result_base64"] == "U0hPVVQK"
+    assert delivered["stderr_tail"] == "note"
+    wait_for(lambda: no_tasks_left(box), DEADLINE_S, "the delivered task to be removed")
+
+
+def test_a_bad_callback_url_is_refused(box: Box, demo_image: str) -> None:
+    name = name_of("badcb")
+    create(box, name, ["cat"], demo_image)
+    status, headers, _body = invoke(box, name, b"x", headers={"X-Callback-Url": "ftp://nope"})
+    assert status == 400
+    assert headers["X-Lattice-Function-Error"] == "bad_callback_url"
+
+
+def test_beyond_concurrency_and_queue_requests_get_429(box: Box, demo_image: str) -> None:
+    name = name_of("busy")
+    create(box, name, ["/bin/sh", "-c", "sleep 3; cat"], demo_image, concurrency=1, queue=1)
+    results: list[tuple[int, bytes]] = []
+    lock = threading.Lock()
+
+    def call(i: int) -> None:
+        status, _, body = invoke(box, name, f"request {i}".encode())
+        with lock:
+            results.append((status, body))
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200, 200, 429], results
+    refused = next(body for status, body in results if status == 429)
+    assert refused.startswith(f"429 Too Many Requests: function {name} is busy".encode())
+    bodies = sorted(body for status, body in results if status == 200)
+    assert len(set(bodies)) == 2, bodies
+    assert all(b.startswith(b"request ") for b in bodies), bodies
+
+
+def test_an_unknown_function_is_the_routers_404(box: Box) -> None:
+    status, headers, _ = invoke(box, "no-such-function")
+    assert status == 404
+    assert headers["X-Cf-RouterError"] == "unknown_route"
+
+
+def test_a_function_and_an_app_cannot_share_a_route(box: Box, demo_image: str) -> None:
+    app = name_of("app")
+    status, body = box.api("POST", "/v1/desired_lrps", {
+        "process_guid": app, "image": demo_image, "instances": 0,
+        "routes": [{"hostnames": [f"{app}.{box.domain}"], "port": 8080}],
+    })
+    assert status == 201, body
+    status, body = box.api("POST", "/v1/functions", {"name": app, "image": demo_image})
+    assert status == 400, body
+    assert body["error"]["fields"] == [
+        {"field": "name", "message": f"{app}.{box.domain} is already routed to app {app}"}
+    ]
+    function = name_of("fn")
+    create(box, function, ["cat"], demo_image)
+    status, body = box.api("POST", "/v1/desired_lrps", {
+        "process_guid": name_of("thief"), "image": demo_image, "instances": 0,
+        "routes": [{"hostnames": [f"{function}.{box.domain}"], "port": 8080}],
+    })
+    assert status == 400, body
+    assert body["error"]["fields"][0]["message"] == (
+        f"{function}.{box.domain} is the route of function {function}")
+    status, body = box.api("POST", "/v1/functions", {"name": "receptor", "image": demo_image})
+    assert status == 400, body
+    assert "reserved by the box" in body["error"]["fields"][0]["message"]
+
+
+def test_a_bad_function_gets_400_naming_every_field(box: Box) -> None:
+    status, body = box.api("POST", "/v1/functions", {
+        "name": "Not_A_Label", "image": "lattice/no-such-image:1", "concurrency": 0,
+        "queue": -1, "timeout_s": "soon", "colour": "blue",
+    })
+    assert status == 400, body
+    fields = sorted(f["field"] for f in body["error"]["fields"])
+    assert fields == ["colour", "concurrency", "image", "name", "queue", "timeout_s"]
+    status, body = box.api("GET", "/v1/functions/not-there")
+    assert (status, body["error"]["type"]) == (404, "FunctionNotFound")
+
+
+def ltc(box: Box, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
+        capture_output=True, timeout=60, check=False,
+    )
