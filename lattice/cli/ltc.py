@@ -24,6 +24,7 @@ from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode, exit_code_for
 from lattice.cli.ltc_autoscale import autoscale_options
 from lattice.cli.ltc_cluster import COMMANDS as CLUSTER_COMMANDS
+from lattice.cli.ltc_functions import COMMANDS as FUNCTION_COMMANDS
 from lattice.cli.ltc_logs import debug_logs, print_logs, status_with_crashes
 from lattice.cli.ltc_tasks import COMMANDS as TASK_COMMANDS
 from lattice.cli.ltc_update import COMMANDS as UPDATE_COMMANDS
@@ -364,6 +365,8 @@ for update_command in UPDATE_COMMANDS:
 
 for cluster_command in CLUSTER_COMMANDS:
     cli.add_command(cluster_command)
+for function_command in FUNCTION_COMMANDS:
+    cli.add_command(function_command)
 
 
 def main() -> None:

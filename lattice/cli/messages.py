@@ -32,6 +32,7 @@ from lattice.client.target import Target
 from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
 from lattice.models.actual import ActualLRP
 from lattice.models.desired import describe_monitor
+from lattice.models.function import Function
 from lattice.models.metrics import InstanceMetrics
 from lattice.models.syslog_drain import redact
 from logagg.crashes import CrashRecord
@@ -556,3 +557,34 @@ def scaling_status(scaling: dict[str, Any]) -> str:
         text += f"; last {starts.get('last_ms', 0):.0f} ms"
     lines.append(text)
     return "\n".join(lines)
+
+
+# -- functions ------------------------------------------------------------------------------------
+
+NO_FUNCTIONS = "No functions."
+
+
+def function_created(function: Function, url: str) -> str:
+    return (f"Function {function.name} created: each POST to {url}/ runs "
+            f"{function.image} once, the body on its stdin, its stdout the answer.")
+
+
+def function_removed(name: str) -> str:
+    return f"Removed function {name}."
+
+
+def function_list(functions: Sequence[Function], urls: Sequence[str]) -> str:
+    if not functions:
+        return NO_FUNCTIONS
+    rows = [
+        [f.name, f.image, " ".join(f.command) or "(image's)", str(f.concurrency), str(f.queue),
+         f"{f.timeout_s}s", memory(f.memory_mb), url]
+        for f, url in zip(functions, urls, strict=True)
+    ]
+    return "\n".join(table(
+        ["FUNCTION", "IMAGE", "COMMAND", "CONCURRENCY", "QUEUE", "TIMEOUT", "MEMORY", "URL"],
+        rows))
+
+
+def function_list_json(functions: Sequence[Function], urls: Sequence[str]) -> str:
+    return _dumps([{**f.to_dict(), "url": url} for f, url in zip(functions, urls, strict=True)])

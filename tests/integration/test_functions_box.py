@@ -284,3 +284,49 @@ def ltc(box: Box, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
         capture_output=True, timeout=60, check=False,
     )
+
+
+def test_ltc_creates_lists_and_removes_a_function(box: Box, demo_image: str) -> None:
+    assert ltc(box, "target", f"{box.domain}:{box.router_port}").returncode == 0
+    name = name_of("ltc")
+    created = ltc(box, "function", "create", name, demo_image, "--concurrency", "2",
+                  "--queue", "5", "-t", "10s", "-e", "GREETING=hey", "--", "/bin/sh", "-c",
+                  'echo "$GREETING"; cat')
+    assert created.returncode == 0, created.stderr
+    url = f"http://{name}.{box.domain}:{box.router_port}"
+    assert created.stdout.strip() == (
+        f"Function {name} created: each POST to {url}/ runs {demo_image} once, the body on "
+        "its stdin, its stdout the answer.")
+    wait_for(lambda: routed(box, name), DEADLINE_S, "the function's route")
+    assert invoke(box, name, b"you\n")[::2] == (200, b"hey\nyou\n")
+    listed = ltc(box, "function", "list")
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["FUNCTION", "IMAGE", "COMMAND", "CONCURRENCY", "QUEUE",
+                              "TIMEOUT", "MEMORY", "URL"]
+    row = next(r for r in rows if r.startswith(name + " "))
+    assert row.split()[-6:] == ["2", "5", "10s", "128", "MB", url]
+    as_json = json.loads(ltc(box, "function", "list", "--json").stdout)
+    mine = next(f for f in as_json if f["name"] == name)
+    assert (mine["concurrency"], mine["queue"], mine["timeout_s"], mine["url"]) == (
+        2, 5, 10, url)
+    assert mine["env"] == [{"name": "GREETING", "value": "hey"}]
+    again = ltc(box, "function", "create", name, demo_image)
+    assert again.returncode == 14, again.stderr
+    assert "already exists" in again.stderr
+    removed = ltc(box, "function", "remove", name)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == f"Removed function {name}."
+    wait_for(lambda: invoke(box, name)[0] == 404, DEADLINE_S, "the route to go")
+    missing = ltc(box, "function", "remove", name)
+    assert missing.returncode == 14, missing.stderr
+
+
+def test_ltc_refuses_bad_flags_with_exit_13_naming_each(box: Box, demo_image: str) -> None:
+    result = ltc(box, "function", "create", "Bad_Name", demo_image, "--concurrency", "0",
+                 "--queue", "-1", "-t", "soon", "-e", "NOEQUALS")
+    assert result.returncode == 13, result.stderr
+    for flag in ("name", "concurrency", "queue", "timeout", "env"):
+        assert flag in result.stderr, result.stderr
+    assert ltc(box, "function", "create", "x", demo_image, "--queue", "many").returncode == 13
+    assert ltc(box, "function", "remove", "Not_A_Label").returncode == 13

@@ -212,3 +212,36 @@ def test_capture_bounds_stdout_and_keeps_only_stderrs_tail() -> None:
     capture.feed(frame(1, b"abc") + frame(1, b"def") + frame(2, b"12345"))
     assert (bytes(capture.stdout), capture.overflow) == (b"abcd", True)
     assert capture.stderr_tail == b"345"
+
+
+# -- ltc's side ----------------------------------------------------------------------------
+
+
+def test_ltc_names_every_bad_flag_before_sending_anything() -> None:
+    from lattice.client.errors import InvalidInput
+    from lattice.client.functions import function_request
+
+    with pytest.raises(InvalidInput) as caught:
+        function_request(name="Bad_Name", image="i", command=(), memory_mb=-1, cpu_weight=0,
+                         env=("NOEQUALS",), concurrency=0, queue=-1, timeout="soon")
+    assert sorted(f.field for f in caught.value.fields) == [
+        "concurrency", "cpu-weight", "env", "memory-mb", "name", "queue", "timeout"]
+    request = function_request(name="echo", image="i", command=("cat",), memory_mb=64,
+                               cpu_weight=50, env=("A=1=2",), concurrency=2, queue=3,
+                               timeout="2m")
+    assert request == {"name": "echo", "image": "i", "command": ["cat"], "memory_mb": 64,
+                       "cpu_weight": 50, "env": [{"name": "A", "value": "1=2"}],
+                       "concurrency": 2, "queue": 3, "timeout_s": 120}
+
+
+def test_ltc_lists_functions_as_a_table() -> None:
+    from lattice.cli import messages
+
+    assert messages.function_list([], []) == messages.NO_FUNCTIONS
+    text = messages.function_list([Function(name="echo", image="busybox", command=("cat",))],
+                                  ["http://echo.box.localhost"])
+    assert text.splitlines() == [
+        "FUNCTION  IMAGE    COMMAND  CONCURRENCY  QUEUE  TIMEOUT  MEMORY  URL",
+        "echo      busybox  cat      10           100    30s      128 MB  "
+        "http://echo.box.localhost",
+    ]
