@@ -85,6 +85,8 @@ class FunctionsService:
         self._presence = LeasedRecords(self._etcd, {key: self._record()})
         self._tasks.append(asyncio.create_task(self._presence.run(), name="function-record"))
         self._tasks.append(asyncio.create_task(self._publish(key), name="function-routes"))
+        self._tasks.append(asyncio.create_task(self.invoker.sweep_forever(),
+                                               name="function-sweep"))
         await self._presence.registered.wait()
         log.info("functions-started", address=self._address)
 

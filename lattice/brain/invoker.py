@@ -53,6 +53,9 @@ LOG_SOURCE = "FN"
 # request gives up; the run itself is killed by the cell at the function's timeout.
 START_ALLOWANCE_S = 30.0
 CANCEL_ATTEMPTS = 5
+# A completed invocation nobody waits for (its brain died while waiting) is removed after this.
+ORPHAN_AFTER_S = 60.0
+SWEEP_INTERVAL_S = 30.0
 
 Clock = Callable[[], int]
 
@@ -131,6 +134,20 @@ def invocation_task(function: Function, guid: str, *, now_ns: int, callback: str
     return new_task(guid, definition, now_ns)
 
 
+def orphans(tasks: list[SeenTask], *, now_ns: int, waiting: frozenset[str]
+            ) -> list[SeenTask]:
+    """Completed invocations without a callback that no request of this brain waits for,
+    completed more than ORPHAN_AFTER_S ago: the brain that submitted them died meanwhile."""
+    return [
+        seen for seen in tasks
+        if seen.task.definition.capture_stdout
+        and not seen.task.definition.completion_callback_url
+        and seen.task.state is TaskState.COMPLETED
+        and seen.task.task_guid not in waiting
+        and now_ns - seen.task.first_completed_at > ORPHAN_AFTER_S * 1e9
+    ]
+
+
 class Invoker:
     """Runs invocations; one per brain. Every brain serves them (the router balances)."""
 
@@ -143,6 +160,7 @@ class Invoker:
         self._gates: dict[str, tuple[int, Gate]] = {}
         self._waiters: dict[str, asyncio.Future[SeenTask | None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._tasks = tasks
         tasks.listeners.append(self._on_task)
 
     def _on_task(self, guid: str, seen: SeenTask | None) -> None:
@@ -282,6 +300,19 @@ class Invoker:
                         task_guid=task.task_guid, error=str(exc))
         finally:
             gate.release()
+
+    async def sweep_forever(self) -> None:
+        """Remove orphaned invocations (see `orphans`) now and then."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            for seen in orphans(self._tasks.tasks(), now_ns=self._clock(),
+                                waiting=frozenset(self._waiters)):
+                try:
+                    if await self._task_db.remove(seen):
+                        log.info("function-orphan-removed", task_guid=seen.task.task_guid)
+                except StoreError as exc:
+                    log.warning("function-sweep-failed", error=str(exc))
+                    break
 
     async def close(self) -> None:
         for running in list(self._background):

@@ -143,6 +143,19 @@ def test_a_run_beyond_the_timeout_is_killed_and_answers_504(box: Box, demo_image
     wait_for(lambda: not function_containers(box), DEADLINE_S, "the killed container removed")
 
 
+def test_a_body_or_an_output_beyond_1_mib_is_refused(box: Box, demo_image: str) -> None:
+    name = name_of("big")
+    create(box, name, ["/bin/sh", "-c", "cat >/dev/null; head -c 1100000 /dev/zero"],
+           demo_image)
+    status, headers, _ = invoke(box, name, b"x" * (1024 * 1024 + 1))
+    assert status == 413
+    assert headers["X-Lattice-Function-Error"] == "request_too_large"
+    status, headers, body = invoke(box, name, b"x" * (1024 * 1024))
+    assert status == 502, body
+    assert headers["X-Lattice-Function-Error"] == "response_too_large"
+    assert body.startswith(f"502 Bad Gateway: function {name}: stdout exceeded".encode())
+
+
 class CallbackReceiver:
     """A real HTTP server on 127.0.0.1 that records the JSON bodies POSTed to it."""
 

@@ -245,3 +245,24 @@ def test_ltc_lists_functions_as_a_table() -> None:
         "echo      busybox  cat      10           100    30s      128 MB  "
         "http://echo.box.localhost",
     ]
+
+
+def test_only_old_completed_invocations_nobody_waits_for_are_orphans() -> None:
+    from lattice.brain.invoker import orphans
+    from lattice.brain.tasks_db import SeenTask
+
+    function = Function(name="echo", image="i")
+    s = 1_000_000_000
+
+    def seen(guid: str, *, done_at: int | None, callback: str = "") -> SeenTask:
+        task = invocation_task(function, guid, now_ns=0, callback=callback, path="/",
+                               query="", content_type="")
+        if done_at is not None:
+            task = task.completed(done_at, failed=False)
+        return SeenTask(task, 1)
+
+    tasks = [seen("old", done_at=1 * s), seen("recent", done_at=50 * s),
+             seen("running", done_at=None), seen("async", done_at=1 * s, callback="http://x/"),
+             seen("waited", done_at=1 * s)]
+    found = orphans(tasks, now_ns=100 * s, waiting=frozenset({"waited"}))
+    assert [o.task.task_guid for o in found] == ["old"]
