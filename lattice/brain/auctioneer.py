@@ -76,11 +76,36 @@ def auction(cells: list[CellLoad], work: list[Work]) -> AuctionResult:
     result = AuctionResult()
     ordered = sorted(work, key=lambda w: (-w.memory_mb, -w.disk_mb, w.process_guid, w.index))
     for item in ordered:
-        candidates = [c for c in cells if c.fits(item)]
-        if not candidates:
+        best = _best_cell(cells, item)
+        if best is None:
             result.failed[item] = NO_CELLS if not cells else INSUFFICIENT_RESOURCES
             continue
-        best = min(candidates, key=lambda c: (c.score(item), c.cell_id))
         best.take(item)
         result.placed[item] = best.cell_id
     return result
+
+
+def _best_cell(cells: list[CellLoad], item: Work) -> CellLoad | None:
+    """The cell of lowest (score, cell_id) among those `item` fits on: `fits` and `score`
+    inlined, with the same arithmetic in the same order, so the same floats and the same choice.
+    This loop runs cells x instances times (10^8 for 100,000 instances on 1,000 cells), and the
+    method calls cost more than the arithmetic."""
+    memory, disk, guid = item.memory_mb, item.disk_mb, item.process_guid
+    best: CellLoad | None = None
+    best_score = 0.0
+    for cell in cells:
+        used_memory = cell.used_memory_mb + memory
+        used_disk = cell.used_disk_mb + disk
+        used_containers = cell.used_containers + 1
+        if (used_memory > cell.memory_mb or used_disk > cell.disk_mb
+                or used_containers > cell.containers):
+            continue
+        score = (
+            (used_memory / cell.memory_mb if cell.memory_mb > 0 else 0.0)
+            + (used_disk / cell.disk_mb if cell.disk_mb > 0 else 0.0)
+            + (used_containers / cell.containers if cell.containers > 0 else 0.0)
+        ) / 3 + cell.instances_by_app.get(guid, 0)
+        if (best is None or score < best_score
+                or (score == best_score and cell.cell_id < best.cell_id)):
+            best, best_score = cell, score
+    return best
