@@ -132,6 +132,23 @@ def test_a_non_zero_exit_answers_502_with_stderrs_last_lines(box: Box, demo_imag
     wait_for(lambda: no_tasks_left(box), DEADLINE_S, "the failed invocation's task deleted")
 
 
+def test_stderr_goes_to_the_functions_log_stream_and_stdout_does_not(box: Box,
+                                                                     demo_image: str) -> None:
+    name = name_of("logs")
+    create(box, name, ["/bin/sh", "-c", "echo to-stderr >&2; echo to-stdout"], demo_image)
+    assert invoke(box, name)[::2] == (200, b"to-stdout\n")
+
+    def lines() -> list[tuple[str, str]] | None:
+        status, raw = box.request(f"doppler.{box.domain}", path=f"/apps/{name}/recentlogs")
+        assert status == 200, raw
+        found = [(e["source_type"], e["message"]) for e in json.loads(raw)]
+        return found if ("CELL", "Exit status 0") in found else None
+
+    found = wait_for(lines, DEADLINE_S, "the invocation's log lines")
+    assert ("FN", "to-stderr") in found
+    assert all(message != "to-stdout" for _, message in found)
+
+
 def test_a_run_beyond_the_timeout_is_killed_and_answers_504(box: Box, demo_image: str) -> None:
     name = name_of("slow")
     create(box, name, ["/bin/sh", "-c", "echo started >&2; sleep 60"], demo_image, timeout_s=1)

@@ -266,3 +266,18 @@ def test_only_old_completed_invocations_nobody_waits_for_are_orphans() -> None:
              seen("waited", done_at=1 * s)]
     found = orphans(tasks, now_ns=100 * s, waiting=frozenset({"waited"}))
     assert [o.task.task_guid for o in found] == ["old"]
+
+
+def test_the_host_header_names_the_function_whatever_its_case_or_port() -> None:
+    from lattice.brain.function_view import FunctionView
+    from lattice.store import Change, keys
+
+    view = FunctionView(etcd=None, domain="Box.Localhost")  # type: ignore[arg-type]
+    view._on_change(Change(keys.function("echo"), None,
+                           b'{"name": "echo", "image": "i"}', 1))
+    for host in ("echo.box.localhost", "ECHO.Box.Localhost:8080", "echo.box.localhost."):
+        assert view.name_of_host(host) == "echo"
+    for host in ("other.box.localhost", "echo.elsewhere", "box.localhost", ""):
+        assert view.name_of_host(host) is None
+    assert view.routes() == {"echo.box.localhost": "echo"}
+    assert view.changed.is_set()
