@@ -94,8 +94,46 @@ def wheelhouse(into: Path) -> Path:
     return into
 
 
+# The cgroup v1 controllers systemd mounts, grouped as it mounts them.
+SYSTEMD_V1_HIERARCHIES = ("cpu,cpuacct", "net_cls,net_prio", "perf_event", "hugetlb", "rdma",
+                          "misc", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+
+
+def host_cgroup_controllers_mounted() -> None:
+    """Mount, on the host, every enabled cgroup v1 controller that no mount holds yet.
+
+    systemd in the stand-in VM shares the host's cgroup hierarchies (Docker 20.10 on cgroup v1
+    gives no private cgroup namespace). It mounts each controller it finds enabled; for one the
+    host never mounted, that creates a hierarchy the host's Docker engine sees in every
+    container's /proc/PID/cgroup but cannot find mounted, and from then on `docker stats` is
+    empty for every container on the machine. Mounted here first, systemd joins the host's
+    hierarchy instead. A host on cgroup v2 alone has nothing to do.
+    """
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists():
+        return
+    with Path("/proc/cgroups").open() as table:
+        enabled = {line.split()[0] for line in table
+                   if not line.startswith("#") and line.split()[3] == "1"}
+    mounted: set[str] = set()
+    with Path("/proc/self/mounts").open() as mounts:
+        for line in mounts:
+            fields = line.split()
+            if fields[2] == "cgroup":
+                mounted.update(fields[3].split(","))
+    for hierarchy in SYSTEMD_V1_HIERARCHIES:
+        controllers = [c for c in hierarchy.split(",") if c in enabled]
+        if not controllers or set(controllers) & mounted:
+            continue
+        name = ",".join(controllers)
+        (root / name).mkdir(exist_ok=True)
+        subprocess.run(["mount", "-t", "cgroup", "-o", name, "cgroup", str(root / name)],
+                       check=True, capture_output=True, timeout=30)
+
+
 @pytest.fixture
 def vm(tmp_path: Path) -> Iterator[Vm]:
+    host_cgroup_controllers_mounted()
     image = base_image()
     wheels = wheelhouse(tmp_path / "wheels")
     name = f"lattice-provision-test-{uuid.uuid4().hex[:8]}"
