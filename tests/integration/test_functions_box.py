@@ -108,6 +108,14 @@ def test_binary_bytes_come_back_exact(box: Box, demo_image: str) -> None:
     assert headers["Content-Type"] == "application/octet-stream"
 
 
+def test_a_process_that_does_not_read_its_stdin_still_answers(box: Box, demo_image: str
+                                                              ) -> None:
+    name = name_of("deaf")
+    create(box, name, ["echo", "not listening"], demo_image)
+    status, _, body = invoke(box, name, b"y" * (1024 * 1024))
+    assert (status, body) == (200, b"not listening\n")
+
+
 def test_the_request_reaches_the_process_as_cgi_variables(box: Box, demo_image: str) -> None:
     name = name_of("env")
     create(box, name, ["/bin/sh", "-c", 'echo "$REQUEST_METHOD $FUNCTION_NAME $GREETING"'],
