@@ -12,7 +12,7 @@ import click
 
 from lattice.cli import messages
 from lattice.client.connection import Connection
-from lattice.client.functions import function_client, function_request
+from lattice.client.functions import function_client, function_request, wait_routed
 from lattice.models.errors import Problems
 from lattice.models.function import (
     DEFAULT_CONCURRENCY,
@@ -67,14 +67,16 @@ def create(ctx: click.Context, name: str, image: str, command: tuple[str, ...],
             cpu_weight=cpu_weight, env=env, concurrency=concurrency, queue=queue,
             timeout=timeout)
 
-        async def work(connection: Connection) -> tuple[Function, str]:
+        async def work(connection: Connection) -> tuple[Function, str, bool]:
             created = await function_client(connection.session, connection.target
                                             ).create_function(request)
-            return created, connection.target.url_for(created.hostname(
-                connection.target.domain))
+            url = connection.target.url_for(created.hostname(connection.target.domain))
+            return created, url, await wait_routed(connection.session, url)
 
-        created, url = _context(ctx).run(work)
+        created, url, live = _context(ctx).run(work)
     click.echo(messages.function_created(created, url))
+    if not live:
+        click.echo(messages.function_route_pending(url), err=True)
 
 
 @function.command("list")

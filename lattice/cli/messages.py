@@ -569,6 +569,10 @@ def function_created(function: Function, url: str) -> str:
             f"{function.image} once, the body on its stdin, its stdout the answer.")
 
 
+def function_route_pending(url: str) -> str:
+    return f"Warning: {url} is not routed yet; it should be in a moment."
+
+
 def function_removed(name: str) -> str:
     return f"Removed function {name}."
 

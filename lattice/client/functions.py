@@ -3,6 +3,8 @@ builds from its flags, checked with the model's own validation before anything i
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,8 @@ from lattice.models import FieldError, ValidationError
 from lattice.models.errors import Problems
 from lattice.models.function import Function, parse_function
 
+ROUTE_WAIT_S = 10.0
+ROUTE_POLL_S = 0.05
 # The API's field names, as ltc's flags spell them.
 _FLAG_NAMES = {"memory_mb": "memory-mb", "cpu_weight": "cpu-weight", "timeout_s": "timeout"}
 
@@ -76,3 +80,20 @@ class FunctionClient(ReceptorClient):
 
 def function_client(session: aiohttp.ClientSession, target: Target) -> FunctionClient:
     return FunctionClient(session, target.receptor_url)
+
+
+async def wait_routed(session: aiohttp.ClientSession, url: str,
+                      timeout_s: float = ROUTE_WAIT_S) -> bool:
+    """Whether the function's route answers within `timeout_s`: a GET reaches a brain (405,
+    nothing runs) instead of the router's 404. The route appears once a brain has rewritten
+    its service record and the router has seen it, a few milliseconds after the create."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                if response.status == 405:
+                    return True
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            pass
+        await asyncio.sleep(ROUTE_POLL_S)
+    return False
