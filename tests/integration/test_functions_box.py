@@ -368,3 +368,24 @@ def test_ltc_refuses_bad_flags_with_exit_13_naming_each(box: Box, demo_image: st
         assert flag in result.stderr, result.stderr
     assert ltc(box, "function", "create", "x", demo_image, "--queue", "many").returncode == 13
     assert ltc(box, "function", "remove", "Not_A_Label").returncode == 13
+
+
+def test_on_a_box_with_credentials_managing_needs_them_invoking_does_not(
+    tmp_path_factory: pytest.TempPathFactory, demo_image: str
+) -> None:
+    from lattice.auth import Credentials
+
+    credentials = Credentials("admin", "fn-Pa55-word")
+    secured = Box(tmp_path_factory.mktemp("fnauthbox"),
+                  env={"LATTICE_USERNAME": "admin", "LATTICE_PASSWORD": "fn-Pa55-word"})
+    secured.start()
+    try:
+        status, _ = secured.api("POST", "/v1/functions", {"name": "open", "image": demo_image})
+        assert status == 401
+        secured.authorization = credentials.header()
+        create(secured, "open", ["cat"], demo_image)
+        secured.authorization = None
+        # A function's route is public, like an app's: the caller has no credentials.
+        assert invoke(secured, "open", b"no password\n")[::2] == (200, b"no password\n")
+    finally:
+        secured.stop()
