@@ -52,7 +52,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
     app = create_app(ApiDeps(db=db, view=view, images=images, domain=config.domain,
                              clock=time.time_ns, function_routes=function_view.routes),
                      credentials=config.credentials)
-    autoscale_db = AutoscaleDB(etcd, db)
+    autoscale_db = AutoscaleDB(etcd, db, view)
     register_autoscale_routes(app, AutoscaleApiDeps(lrps=db, db=autoscale_db))
     autoscaler = Autoscaler(view=view, db=autoscale_db, etcd=etcd)
     register_task_routes(app, TaskApiDeps(db=TaskDB(etcd), images=images, clock=time.time_ns))

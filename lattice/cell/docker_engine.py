@@ -44,6 +44,7 @@ class ContainerFacts:
     host_ports: dict[int, int] = field(default_factory=dict)   # container port -> host port
     exit_code: int | None = None           # only known from an inspect
     oom_killed: bool = False
+    pid: int = 0                           # its main process on the host (inspect, running)
 
     @property
     def running(self) -> bool:
@@ -73,6 +74,7 @@ def facts_from_inspect(attrs: dict[str, Any]) -> ContainerFacts:
         host_ports=ports,
         exit_code=state.get("ExitCode"),
         oom_killed=bool(state.get("OOMKilled", False)),
+        pid=int(state.get("Pid") or 0),
     )
 
 

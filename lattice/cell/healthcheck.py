@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +52,42 @@ async def port_is_open(host: str, port: int, *, timeout_s: float = 1.0,
         # The peer may have reset the connection already; closing is then done.
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+_LISTEN = "0A"
+_IPV6_LOOPBACK = "00000000000000000000000001000000"
+
+
+def _loopback(hex_address: str) -> bool:
+    """An address from /proc/net/tcp{,6} (hex, in the kernel's byte order) is loopback."""
+    if len(hex_address) == 8:
+        return hex_address.endswith("7F")                   # 127.0.0.0/8
+    if hex_address == _IPV6_LOOPBACK:
+        return True
+    return hex_address[16:24] == "FFFF0000" and hex_address.endswith("7F")   # ::ffff:127.x
+
+
+def listening_in(pid: int, port: int, proc: Path = Path("/proc")) -> bool | None:
+    """Is something in the container of process `pid` listening on `port`, on an address
+    docker-proxy can reach (not loopback)? Read from the container's own socket tables, so the
+    answer is immediate and needs no settle time; None when they cannot be read (the cell
+    runs elsewhere than the engine's host): then the dialling check decides.
+    """
+    readable = False
+    for table in ("tcp", "tcp6"):
+        try:
+            text = (proc / str(pid) / "net" / table).read_text()
+        except OSError:
+            continue
+        readable = True
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != _LISTEN:
+                continue
+            address, _, hex_port = fields[1].rpartition(":")
+            if int(hex_port, 16) == port and not _loopback(address):
+                return True
+    return False if readable else None
 
 
 # -- the other kinds of check, and one face for all ----------------------------------------------

@@ -43,6 +43,7 @@ from lattice.cell.healthcheck import (
     HealthSettings,
     command_result,
     http_check,
+    listening_in,
     port_is_open,
 )
 from lattice.cell.reports import ActualReports
@@ -147,16 +148,17 @@ class InstanceRunner:
 
     async def _lifecycle(self) -> None:
         deps, a = self._deps, self.assignment
-        actual = await deps.reports.current(a)
-        existing = await deps.engine.list_cell_containers(
-            deps.cluster_id, deps.cell_id, a.instance_guid
+        # Three independent reads at once: a cold start waits on every step of this path.
+        actual, existing, run = await asyncio.gather(
+            deps.reports.current(a),
+            deps.engine.list_cell_containers(deps.cluster_id, deps.cell_id, a.instance_guid),
+            deps.reports.run_info(a.process_guid),
         )
         if actual is None:
             log.info("instance-not-ours")
             for container in existing:
                 await deps.engine.stop_and_remove(container.id)
             return
-        run = await deps.reports.run_info(a.process_guid)
         if run is None:
             # The app is being deleted; its assignment goes next. A sync retries otherwise.
             log.warning("run-info-missing")
@@ -269,6 +271,12 @@ class InstanceRunner:
         port = monitor.port
 
         async def dial() -> CheckResult:
+            if facts.pid:
+                # The container's own socket table answers at once; dialling through
+                # docker-proxy needs a settle time (healthcheck.py) on every pass.
+                listening = listening_in(facts.pid, port)
+                if listening is not None:
+                    return CheckResult(listening, "" if listening else f"port {port}: no listener")
             passed = await port_is_open(deps.address, host_port, timeout_s=monitor.timeout_s,
                                         settle_s=deps.health.settle_s)
             return CheckResult(passed, "" if passed else f"port {port}: no listener")
@@ -367,21 +375,38 @@ class InstanceRunner:
 
     async def _apply_pause(self, paused: bool) -> bool:
         """Freeze or thaw the container; a thaw is reported, which makes the instance routable
-        again. False if the instance is no longer ours (the container is then stopped)."""
-        if paused and await self._deps.reports.pausing(self.assignment) is None:
-            await self._lost()
-            return False
-        try:
-            await self._deps.engine.set_paused(self.container_id, paused)
-        except ContainerNotFound:
-            self._recheck = True      # gone: the recheck reports the crash
-            return True
-        self._paused = paused
+        again. False if the instance is no longer ours (the container is then stopped).
+
+        A thaw is reported while `docker unpause` runs, not after: requests the router sends
+        meanwhile are accepted by the kernel (connecting needs no process of the container)
+        and served the moment it runs, so a wake costs the longer of the two, not their sum.
+        """
+        reports, engine = self._deps.reports, self._deps.engine
         if paused:
+            if await reports.pausing(self.assignment) is None:
+                await self._lost()
+                return False
+            try:
+                await engine.set_paused(self.container_id, True)
+            except ContainerNotFound:
+                self._recheck = True      # gone: the recheck reports the crash
+                return True
+            self._paused = True
             log.info("instance-paused")
             return True
+        report = asyncio.create_task(reports.thawed(self.assignment))
+        try:
+            await engine.set_paused(self.container_id, False)
+        except ContainerNotFound:
+            self._recheck = True
+        except CellError:
+            # Still frozen: not routable after all. The error ends the runner (module doc).
+            await report
+            await reports.pausing(self.assignment)
+            raise
+        self._paused = False
         log.info("instance-thawed")
-        if await self._deps.reports.thawed(self.assignment) is None:
+        if await report is None:
             await self._lost()
             return False
         return True
