@@ -34,10 +34,18 @@ from lattice.store import Etcd, LeasedRecords, StoreError, keys
 log = structlog.get_logger("lattice.brain.functions")
 
 
-def create_invocation_app(invoker: Invoker) -> web.Application:
+BRAIN_HEADER = "X-Lattice-Brain"   # which brain answered: its service record's instance id
+
+
+def create_invocation_app(invoker: Invoker, instance_id: str) -> web.Application:
     # The body is the task's stdin: aiohttp refuses more than the bound with a 413.
     app = web.Application(client_max_size=MAX_STDIN_BYTES)
     app.router.add_route("*", "/{tail:.*}", invoker.handle)
+
+    async def name_the_brain(_: web.Request, response: web.StreamResponse) -> None:
+        response.headers[BRAIN_HEADER] = instance_id
+
+    app.on_response_prepare.append(name_the_brain)
     return app
 
 
@@ -56,7 +64,8 @@ class FunctionsService:
         ))
         self.invoker = Invoker(functions=functions, tasks=tasks, db=self.db,
                                task_db=TaskDB(etcd), clock=clock)
-        self._runner = web.AppRunner(create_invocation_app(self.invoker), access_log=None,
+        self._runner = web.AppRunner(create_invocation_app(self.invoker, instance_id),
+                                     access_log=None,
                                      handle_signals=False)
         self._tasks: list[asyncio.Task[None]] = []
         self._presence: LeasedRecords | None = None

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -389,3 +390,49 @@ def test_on_a_box_with_credentials_managing_needs_them_invoking_does_not(
         assert invoke(secured, "open", b"no password\n")[::2] == (200, b"no password\n")
     finally:
         secured.stop()
+
+
+def box_etcd(box: Box) -> str:
+    from tests.integration.box import descendants
+
+    assert box.process is not None
+    for cmd in descendants(box.process.pid).values():
+        words = cmd.split()
+        if "lattice.cli.server" in words and "--etcd" in words:
+            return words[words.index("--etcd") + 1]
+    raise AssertionError("no component of the box shows its etcd endpoint")
+
+
+def test_with_two_brains_each_admits_its_own_concurrency(
+    box: Box, demo_image: str, tmp_path: Path
+) -> None:
+    from tests.support_ltc import running_brain
+
+    name = name_of("twice")
+    create(box, name, ["/bin/sh", "-c", "sleep 3; cat"], demo_image, concurrency=1, queue=0)
+    with running_brain(box_etcd(box), box.domain, tmp_path):
+        brains: set[str] = set()
+
+        def both_brains_routed() -> bool:
+            status, headers, _ = invoke(box, name, method="GET")
+            assert status == 405
+            brains.add(headers["X-Lattice-Brain"])
+            return len(brains) == 2
+
+        wait_for(both_brains_routed, DEADLINE_S, "the router to balance over both brains")
+        results: list[int] = []
+        lock = threading.Lock()
+
+        def call(i: int) -> None:
+            status, _, _ = invoke(box, name, f"request {i}".encode())
+            with lock:
+                results.append(status)
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        # The router balances between the brains: two run at once (one per brain), and
+        # the third finds its brain busy with no line.
+        assert sorted(results) == [200, 200, 429], results
