@@ -241,6 +241,19 @@ def test_a_callback_url_gets_202_at_once_and_the_result_later(
     wait_for(lambda: no_tasks_left(box), DEADLINE_S, "the delivered task to be removed")
 
 
+def test_a_failed_run_is_delivered_to_the_callback_with_stderrs_tail(
+    box: Box, demo_image: str, receiver: CallbackReceiver
+) -> None:
+    name = name_of("asyncfail")
+    create(box, name, ["/bin/sh", "-c", "echo partial; echo broken >&2; exit 7"], demo_image)
+    status, _, body = invoke(box, name, headers={"X-Callback-Url": receiver.url})
+    assert status == 202, body
+    delivered = wait_for(lambda: receiver.received, DEADLINE_S, "the callback")[0]
+    assert (delivered["failed"], delivered["failure_reason"], delivered["exit_status"]) == (
+        True, "Exited with status 7", 7)
+    assert (delivered["result"], delivered["stderr_tail"]) == ("partial\n", "broken")
+
+
 def test_a_bad_callback_url_is_refused(box: Box, demo_image: str) -> None:
     name = name_of("badcb")
     create(box, name, ["cat"], demo_image)
