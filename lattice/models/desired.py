@@ -69,6 +69,9 @@ class SchedulingInfo:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        for route in data["routes"]:
+            if not route["shared"]:      # absent unless shared: Diego's route JSON otherwise
+                del route["shared"]
         data.pop("autoscale")
         if self.autoscale is not None:   # absent when off: older records read the same
             data["autoscale"] = self.autoscale.to_dict()
