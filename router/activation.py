@@ -30,9 +30,10 @@ import aiohttp
 import structlog
 
 from lattice.auth import Credentials
+from lattice.models import ActualLRP
 from lattice.models.autoscale import Activity, ColdStarts
 from lattice.store import Etcd, ModRevisionIs, Put, StoreError, keys
-from router.pool import Pool
+from router.pool import Endpoint, Pool
 
 log = structlog.get_logger("router.activation")
 
@@ -65,12 +66,14 @@ class Activator:
         hold_timeout_s: float,
         service_addresses: Callable[[str], list[str]],
         has_paused: Callable[[str], bool],
+        in_flight: Callable[[Endpoint], int] = lambda _: 0,
         credentials: Credentials | None = None,
         router_id: str | None = None,
     ) -> None:
         self.hold_timeout_s = hold_timeout_s
         self._addresses = service_addresses
         self._has_paused = has_paused
+        self._in_flight = in_flight
         self._credentials = credentials
         self.router_id = router_id or uuid.uuid4().hex[:12]
         self._apps: dict[str, _AppActivity] = {}
@@ -161,6 +164,25 @@ class Activator:
             log.info("requests-released", app=guid, kind=hold.kinds[guid],
                      waited_ms=round(waited_ms, 1))
             self._spawn(self._record_cold_start(guid, hold.kinds[guid], waited_ms))
+
+    def on_instance_paused(self, actual: ActualLRP) -> None:
+        """The brain paused an instance (the app looked idle) while this router still has
+        requests on it: they were sent in the moments before the pause reached the brain. Wake
+        the app at once, so that they finish instead of freezing with the container."""
+        guid = actual.process_guid
+        busy = sum(
+            self._in_flight(Endpoint(actual.address, m.host_port, guid, actual.index,
+                                     actual.instance_guid))
+            for m in actual.ports
+        )
+        if busy and guid not in self._waking:
+            log.info("paused-with-requests-in-flight", app=guid, index=actual.index,
+                     in_flight=busy)
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[bool] = loop.create_future()
+            loop.call_later(self.hold_timeout_s, _settle, done)
+            self._waking[guid] = loop.create_task(self._wake(guid, done))
+            self._urgent.set()      # and tell the brain now that the app is not idle
 
     def _expire(self, pool_id: int) -> None:
         hold = self._holds.pop(pool_id, None)
@@ -261,3 +283,8 @@ class Activator:
                     return
         except StoreError as exc:
             log.warning("cold-start-not-recorded", app=guid, error=str(exc))
+
+
+def _settle(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)

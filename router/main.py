@@ -58,10 +58,12 @@ class RouterServer:
             hold_timeout_s=config.cold_start_timeout_s,
             service_addresses=self.table.service_addresses,
             has_paused=self.table.has_paused,
+            in_flight=in_flight.of,
             credentials=credentials,
         )
         self.proxy.activator = self.activator
         self.table.on_pool_ready = self.activator.on_pool_ready
+        self.table.on_instance_paused = self.activator.on_instance_paused
         self._status_runner: web.AppRunner | None = None
         self._status_port: int | None = None
         self._loaded = False

@@ -102,6 +102,8 @@ class RouteTable:
         # Called with a pool that scalable apps route to, each time it has endpoints again:
         # held requests go on at once (router/activation.py).
         self.on_pool_ready: Callable[[Pool], None] | None = None
+        # Called when an instance is paused: requests still in flight to it must not freeze.
+        self.on_instance_paused: Callable[[ActualLRP], None] | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -194,7 +196,12 @@ class RouteTable:
             actual = _decode(change, ActualLRP.from_dict)
             if actual is None:
                 return
+            before = instances.get(index)
             instances[index] = actual
+            if actual.paused and (before is None or not before.paused) and (
+                self.on_instance_paused is not None
+            ):
+                self.on_instance_paused(actual)
         if not instances:
             del self._instances[guid]
         self._refresh_app(guid)

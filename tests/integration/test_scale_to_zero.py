@@ -6,6 +6,7 @@ router's bound; ltc's flags on create and update, bad values refused with nothin
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -141,7 +142,11 @@ def test_idle_app_scales_to_zero_and_the_first_request_is_held_and_answered(
     wait_scaled_to_zero(box, "zero")
     status_text = ltc_ok(box, "status", "zero")
     assert "idle (scaled to zero)" in status_text
-    assert "Cold starts:" in status_text
+    assert "Cold starts: 1 (" in status_text
+    scaling = json.loads(ltc_ok(box, "status", "zero", "--json"))["scaling"]
+    assert scaling["state"] == "idle (scaled to zero)"
+    assert scaling["cold_starts"]["count"] == 1
+    assert 0 < scaling["cold_starts"]["last_ms"] < HOLD_BOUND_S * 1000
 
 
 def test_ten_concurrent_first_requests_all_succeed_from_one_cold_start(
