@@ -136,7 +136,8 @@ def apps_to_scale(
 
 
 def scaling_state(info: SchedulingInfo, instances: Iterable[Seen]) -> str:
-    """For `ltc status`: `idle (scaled to zero)`, `paused`, `active`, or `not autoscaled`."""
+    """For `ltc status`: `idle (scaled to zero)`, `paused`, `starting` (no instance serves
+    yet: a cold start), `active`, or `not autoscaled`."""
     if info.autoscale is None:
         return "not autoscaled"
     if info.instances == 0:
@@ -144,4 +145,6 @@ def scaling_state(info: SchedulingInfo, instances: Iterable[Seen]) -> str:
     seen = list(instances)
     if seen and all(s.actual.paused for s in seen):
         return "paused"
+    if not any(s.actual.state is ActualState.RUNNING and not s.actual.paused for s in seen):
+        return "starting"
     return "active"

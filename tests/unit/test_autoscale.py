@@ -197,6 +197,8 @@ def test_scaling_state() -> None:
     assert scaling_state(paused.info, paused.instances) == "paused"
     active = app(1, [RUNNING_SINCE_0])
     assert scaling_state(active.info, active.instances) == "active"
+    cold = app(1, [(ActualState.CLAIMED, 0, False)])
+    assert scaling_state(cold.info, cold.instances) == "starting"
 
 
 def test_cold_start_records_keep_the_recent_ones() -> None:
