@@ -1,7 +1,8 @@
 """The scale-to-zero endpoints of the API (issue 7).
 
     POST /v1/desired_lrps/{guid}/wake     202 {instances_before, thawed}: at least one
-                                          instance, every paused one thawed; 404
+                                          instance, every paused one thawed; 404; 409 if
+                                          the app has no autoscale block
     GET  /v1/desired_lrps/{guid}/scaling  200 {autoscale, instances, state, activity,
                                           cold_starts}; 404
 
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from lattice.brain.autoscale_db import AutoscaleDB
+from lattice.brain.autoscale_db import AutoscaleDB, NotAutoscaled
 from lattice.brain.autoscale_plan import combine, scaling_state
 from lattice.brain.converger import Seen
 from lattice.brain.db import LRPDB
-from lattice.brain.errors import DesiredLRPNotFound
+from lattice.brain.errors import DesiredLRPNotFound, ModificationConflict
 from lattice.models.autoscale import percentile
 
 log = structlog.get_logger("lattice.brain.autoscale_api")
@@ -39,7 +40,12 @@ AUTOSCALE_DEPS = web.AppKey("autoscale_deps", AutoscaleApiDeps)
 async def wake(request: web.Request) -> web.Response:
     deps = request.app[AUTOSCALE_DEPS]
     guid = request.match_info["process_guid"]
-    woken = await deps.db.wake(guid)
+    try:
+        woken = await deps.db.wake(guid)
+    except NotAutoscaled as exc:
+        raise ModificationConflict(
+            f"{guid!r} does not scale to zero (no autoscale): scale it with PUT instead"
+        ) from exc
     if woken is None:
         raise DesiredLRPNotFound(f"no app named {guid!r}")
     before, thawed = woken

@@ -16,6 +16,10 @@ from lattice.store import Etcd, ModRevisionIs, Put, keys
 SCALE_ATTEMPTS = 5
 
 
+class NotAutoscaled(Exception):
+    """A wake for an app without an autoscale block: its count is the user's to set."""
+
+
 class AutoscaleDB:
     def __init__(self, etcd: Etcd, lrps: LRPDB, view: ClusterView | None = None) -> None:
         self._etcd = etcd
@@ -48,6 +52,8 @@ class AutoscaleDB:
             if found is None:
                 return None
             info, revision = found
+            if info.autoscale is None:
+                raise NotAutoscaled(guid)
             if info.instances >= 1 or await self._lrps.update_desired(
                 guid, info, revision, DesiredLRPUpdate(instances=1)
             ):
@@ -63,7 +69,7 @@ class AutoscaleDB:
             return None
         snapshot = self._view.snapshot(cells_trusted=True)
         info = snapshot.desired.get(guid)
-        if info is None or info.instances < 1:
+        if info is None or info.instances < 1 or info.autoscale is None:
             return None
         seen_assignments = {(a.cell_id, a.process_guid, a.index): a
                             for a in snapshot.assignments if a.process_guid == guid}

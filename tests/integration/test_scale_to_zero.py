@@ -262,3 +262,10 @@ def test_ltc_flags_on_create_and_update_bad_values_refused(box: Box, image: str)
     fields = {f["field"] for f in body["error"]["fields"]}
     assert fields == {"autoscale.max_instances", "autoscale.idle_timeout_s",
                       "autoscale.idle_mode"}
+    # Only an autoscaled app can be woken; another's count is the user's.
+    assert box.api("POST", "/v1/desired_lrps", {"process_guid": "plain", "image": image,
+                                                "instances": 0})[0] == 201
+    status, body = box.api("POST", "/v1/desired_lrps/plain/wake")
+    assert status == 409, body
+    assert desired(box, "plain")["instances"] == 0
+    assert box.api("POST", "/v1/desired_lrps/nosuch/wake")[0] == 404
