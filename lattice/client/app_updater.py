@@ -45,7 +45,7 @@ from lattice.client.receptor import ReceptorClient
 from lattice.models import ActualLRP, ActualState, DesiredLRP, FieldError
 from lattice.models.errors import Problems
 
-UPDATABLE = ("instances", "routes", "annotation", "image", "env", "syslog_drains")
+UPDATABLE = ("instances", "routes", "annotation", "image", "env", "syslog_drains", "autoscale")
 
 
 @dataclass(frozen=True, kw_only=True)
