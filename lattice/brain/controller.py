@@ -26,6 +26,7 @@ log = structlog.get_logger("lattice.brain.controller")
 
 Clock = Callable[[], int]
 CLAIMS_IN_FLIGHT = 32
+MAX_CATCH_UP_S = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,11 +64,17 @@ class Controller:
         while True:
             self._view.dirty.clear()
             wake_at: int | None = None
+            began = time.monotonic()
             try:
                 wake_at = await self.converge_once()
             except StoreError as exc:
                 log.warning("converge-failed", error=str(exc))
             self.first_pass_done.set()
+            # A pass is CPU over every instance (tens of ms at 10,000). Woken by each change, the
+            # passes would starve the informers of the loop: one watch event per pass, and a lost
+            # cell noticed minutes late (bench/scheduler/scale.py). So after a pass the watches
+            # get as long again to catch up; on a small box that is well under a millisecond.
+            spent = time.monotonic() - began
             timeout = self._settings.converge_interval_s
             if wake_at is not None:
                 timeout = min(timeout, max(0.0, (wake_at - self._clock()) / 1e9))
@@ -75,6 +82,7 @@ class Controller:
                 timeout = min(timeout, 1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._view.dirty.wait(), timeout)
+            await asyncio.sleep(min(spent, MAX_CATCH_UP_S))
 
     async def converge_once(self) -> int | None:
         """One pass; returns when the next delayed restart is due (ns), if any."""
