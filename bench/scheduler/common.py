@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lattice import etcd_server
 from lattice.etcd_server import free_port
 
 DOMAIN = "bench.localhost"
@@ -46,6 +48,7 @@ def http_get(port: int, host: str | None = None, path: str = "/") -> tuple[int, 
 class RunningBox:
     router_port: int
     data_dir: Path
+    etcd: str           # the box's etcd, started by the benchmark so that it can watch it too
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", self.router_port, timeout=10)
@@ -78,16 +81,22 @@ class RunningBox:
 def running_box() -> Iterator[RunningBox]:
     data_dir = Path(tempfile.mkdtemp(prefix="lattice-bench-"))
     port = free_port()
+    etcd_command = etcd_server.EtcdCommand.on_free_ports(data_dir / "etcd")
+    etcd = etcd_server.start(etcd_command)
     log = open(data_dir / "up.log", "wb")  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
         [sys.executable, "-m", "lattice.cli.server", "up", "--data-dir", str(data_dir),
-         "--domain", DOMAIN, "--router-port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+         "--domain", DOMAIN, "--router-port", str(port), "--etcd", etcd_command.endpoint],
+        stdout=log, stderr=subprocess.STDOUT)
     try:
         poll(lambda: "lattice is up" in (data_dir / "up.log").read_text(), 90, every=0.1)
-        box = RunningBox(port, data_dir)
+        box = RunningBox(port, data_dir, etcd_command.endpoint)
         box.ltc("target", f"{DOMAIN}:{port}")
         yield box
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
         log.close()
+        etcd.terminate()
+        etcd.wait(10)
+        shutil.rmtree(data_dir, ignore_errors=True)
