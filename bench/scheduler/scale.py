@@ -43,6 +43,7 @@ import aiohttp
 from bench.scheduler import etcd_metrics
 from bench.scheduler.simulated_cell import Key, Progress, SimulatedFleet
 from lattice import etcd_server
+from lattice.brain.config import BrainConfig
 from lattice.etcd_server import free_port
 from lattice.images import build_demo_image
 from lattice.models import Capacity
@@ -51,6 +52,7 @@ from lattice.store import Etcd, keys
 INSTANCE_MEMORY_MB = 128
 INSTANCE_DISK_MB = 256
 DOMAIN = "scale.localhost"
+CELL_GRACE_S = BrainConfig(etcd_endpoints="-").cell_grace_s + 1
 
 
 @dataclass(frozen=True)
@@ -207,10 +209,11 @@ async def scenario(args: argparse.Namespace, endpoint: str, api_port: int) -> li
               flush=True)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
             await api_ready(session, base, args.cells, 120)
+            brain_up = time.monotonic()
             image = await asyncio.to_thread(build_demo_image)
             apps = app_sizes(args.instances, args.per_app)
             total = sum(n for _, n in apps)
-            before = etcd_metrics.read(endpoint)
+            before = await asyncio.to_thread(etcd_metrics.read, endpoint)
             started = time.monotonic()
             await create_apps(session, base, apps, image)
         created = time.monotonic()
@@ -218,17 +221,21 @@ async def scenario(args: argparse.Namespace, endpoint: str, api_port: int) -> li
               f"{created - started:.1f} s", flush=True)
         placed = await wait_for(progress, lambda: len(progress.assigned) >= total,
                                 args.timeout, "placement")
+        at_placed = await asyncio.to_thread(etcd_metrics.read, endpoint)
         print(f"all placed after {placed - started:.1f} s", flush=True)
         running = await wait_for(progress, lambda: len(progress.running) >= total,
                                  args.timeout, "all RUNNING")
         print(f"all RUNNING after {running - started:.1f} s", flush=True)
-        after = etcd_metrics.read(endpoint)
-        phases.append(Phase("desired -> all placed", placed - started, after - before))
+        after = await asyncio.to_thread(etcd_metrics.read, endpoint)
+        phases.append(Phase("desired -> all placed", placed - started, at_placed - before))
         phases.append(Phase("desired -> all RUNNING", running - started, after - before))
 
+        # A brain declares no cell lost within its first cell_grace_s (it may not have seen
+        # every presence yet); a small run is over before that, so wait it out.
+        await asyncio.sleep(max(0.0, brain_up + CELL_GRACE_S - time.monotonic()))
         victim = max(fleet.cells.values(), key=lambda c: len(c.assignments))
         lost: set[Key] = {(a.process_guid, a.index) for a in victim.assignments.values()}
-        before = etcd_metrics.read(endpoint)
+        before = await asyncio.to_thread(etcd_metrics.read, endpoint)
         died = time.monotonic()
         await victim.lose(expire=args.expire)
         print(f"cell {victim.cell_id} stopped in {time.monotonic() - died:.2f} s", flush=True)
@@ -246,7 +253,7 @@ async def scenario(args: argparse.Namespace, endpoint: str, api_port: int) -> li
             return True
 
         back = await wait_for(progress, replaced, args.timeout, "re-placing the lost cell")
-        after = etcd_metrics.read(endpoint)
+        after = await asyncio.to_thread(etcd_metrics.read, endpoint)
         how = "lease expired" if args.expire else "lease revoked"
         phases.append(Phase(f"lost cell ({len(lost)} instances, {how}) -> RUNNING elsewhere",
                             back - died, after - before))
