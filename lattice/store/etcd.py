@@ -21,6 +21,10 @@ import grpc
 from lattice.store.errors import StoreError, StoreUnavailable, WatchLost
 
 REQUEST_TIMEOUT_S = 5
+# gRPC's default 4 MiB limit on a reply is one list of ~13,000 ActualLRPs: past that an informer's
+# relist failed and the brain died (bench/scheduler/scale.py, 100,000 instances). etcd's own Go
+# client allows math.MaxInt32; so does this one.
+CHANNEL_OPTIONS = {"grpc.max_receive_message_length": 2**31 - 1}
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,8 @@ class Etcd:
                 return self._client
             last: BaseException | None = None
             for host, port in self._targets:
-                client = aetcd.Client(host=host, port=port, timeout=REQUEST_TIMEOUT_S)
+                client = aetcd.Client(host=host, port=port, timeout=REQUEST_TIMEOUT_S,
+                                      options=CHANNEL_OPTIONS)
                 try:
                     await client.connect()
                     await client.status()

@@ -126,3 +126,13 @@ async def test_an_informer_always_stops_when_cancelled_right_after_starting(etcd
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=5)
         assert done == {task}, "the informer did not stop after one cancel"
+
+
+async def test_a_list_larger_than_grpcs_default_4_mib_reply(etcd: Etcd) -> None:
+    # 100,000 ActualLRPs are ~30 MB: an informer's relist of them must not fail (it killed the
+    # brain in bench/scheduler/scale.py).
+    value = b"x" * 1024
+    for start in range(0, 6000, 100):
+        await etcd.txn([], [Put(f"/big/{i:05d}", value) for i in range(start, start + 100)])
+    listed, _ = await etcd.get_prefix("/big/")
+    assert len(listed) == 6000
