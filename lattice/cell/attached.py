@@ -109,7 +109,7 @@ class AttachedRunner:
         capture = OutputCapture()
         timed_out = False
         try:
-            pump = asyncio.gather(self._write(raw, stdin), self._read(raw, capture, on_stderr))
+            pump = asyncio.ensure_future(self._pump(raw, stdin, capture, on_stderr))
             try:
                 async with asyncio.timeout(timeout_s if timeout_s > 0 else None):
                     await asyncio.shield(pump)
@@ -126,6 +126,20 @@ class AttachedRunner:
         return AttachedRun(container_id=container_id, exit_code=exit_code,
                            stdout=bytes(capture.stdout), stdout_overflow=capture.overflow,
                            stderr_tail=capture.stderr_tail, timed_out=timed_out)
+
+    @classmethod
+    async def _pump(cls, raw: socket.socket, stdin: bytes, capture: OutputCapture,
+                    on_stderr: Callable[[str], None]) -> None:
+        """Write stdin while reading the output; once the output ends the process is gone, so
+        a write still blocked on input it never read is dropped rather than waited for."""
+        writer = asyncio.ensure_future(cls._write(raw, stdin))
+        try:
+            await cls._read(raw, capture, on_stderr)
+        finally:
+            if not writer.done():
+                writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
 
     @staticmethod
     async def _write(raw: socket.socket, data: bytes) -> None:
