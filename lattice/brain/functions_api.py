@@ -11,27 +11,21 @@ Invocations are not here: they arrive at NAME.<domain> on the brain's invocation
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from aiohttp import web
 
 from lattice.brain import routes as route_rules
-from lattice.brain.errors import (
-    FunctionAlreadyExists,
-    FunctionNotFound,
-    InvalidJSON,
-    InvalidRequest,
-)
+from lattice.brain.errors import FunctionAlreadyExists, FunctionNotFound
 from lattice.brain.function_view import FunctionView
 from lattice.brain.functions_db import FunctionDB
 from lattice.brain.images import ImageInspector
 from lattice.brain.invoker import FUNCTIONS_SERVICE
+from lattice.brain.json_requests import parse_create_body
 from lattice.brain.state import ClusterView
-from lattice.models import FieldError, ValidationError
+from lattice.models import FieldError
 from lattice.models.function import Function, parse_function
 
 log = structlog.get_logger("lattice.brain.functions_api")
@@ -54,13 +48,6 @@ def _deps(request: web.Request) -> FunctionApiDeps:
     return request.app[FUNCTION_DEPS]
 
 
-async def _body(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidJSON(f"the request body is not valid JSON: {exc}") from exc
-
-
 def _route_problems(deps: FunctionApiDeps, function: Function) -> list[FieldError]:
     return route_rules.function_conflicts(
         function.hostname(deps.domain),
@@ -72,21 +59,10 @@ def _route_problems(deps: FunctionApiDeps, function: Function) -> list[FieldErro
 
 async def create_function(request: web.Request) -> web.Response:
     deps = _deps(request)
-    data = await _body(request)
-    problems: list[FieldError] = []
-    image = data.get("image") if isinstance(data, dict) else None
-    if (isinstance(image, str) and image.strip()
-            and (await deps.images.inspect(image.strip())).exists is False):
-        problems.append(FieldError("image", f"image {image!r} not found on the box"))
-    function = None
-    try:
-        function = parse_function(data, deps.clock())
-    except ValidationError as exc:
-        problems = exc.errors + problems
-    if function is not None:
-        problems += _route_problems(deps, function)
-    if problems or function is None:
-        raise InvalidRequest("invalid function", problems)
+    function = await parse_create_body(
+        request, lambda data: parse_function(data, deps.clock()), images=deps.images,
+        what="function", conflicts=lambda parsed: _route_problems(deps, parsed),
+    )
     if not await deps.db.create(function):
         raise FunctionAlreadyExists(f"a function named {function.name!r} already exists")
     log.info("function-created", function=function.name, image=function.image)

@@ -11,7 +11,6 @@ Handlers parse, call the TaskDB and answer; errors travel through the API's midd
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,16 +19,15 @@ import structlog
 from aiohttp import web
 
 from lattice.brain.errors import (
-    InvalidJSON,
-    InvalidRequest,
     InvalidTaskState,
     ModificationConflict,
     TaskGuidAlreadyExists,
     TaskNotFound,
 )
 from lattice.brain.images import ImageInspector
+from lattice.brain.json_requests import parse_create_body
 from lattice.brain.tasks_db import SeenTask, TaskDB
-from lattice.models import FieldError, TaskState, ValidationError, parse_task
+from lattice.models import TaskState, parse_task
 
 log = structlog.get_logger("lattice.brain.tasks_api")
 
@@ -56,13 +54,6 @@ def _deps(request: web.Request) -> TaskApiDeps:
     return request.app[TASK_DEPS]
 
 
-async def _body(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidJSON(f"the request body is not valid JSON: {exc}") from exc
-
-
 async def _existing(db: TaskDB, guid: str) -> SeenTask:
     seen = await db.get(guid)
     if seen is None:
@@ -72,20 +63,8 @@ async def _existing(db: TaskDB, guid: str) -> SeenTask:
 
 async def create_task(request: web.Request) -> web.Response:
     deps = _deps(request)
-    data = await _body(request)
-    problems: list[FieldError] = []
-    image = data.get("image") if isinstance(data, dict) else None
-    # As for apps: no registry is reachable, so an image the engine lacks cannot run.
-    if (isinstance(image, str) and image.strip()
-            and (await deps.images.inspect(image.strip())).exists is False):
-        problems.append(FieldError("image", f"image {image!r} not found on the box"))
-    task = None
-    try:
-        task = parse_task(data, deps.clock())
-    except ValidationError as exc:
-        problems = exc.errors + problems
-    if problems or task is None:
-        raise InvalidRequest("invalid task", problems)
+    task = await parse_create_body(request, lambda data: parse_task(data, deps.clock()),
+                                   images=deps.images, what="task")
     if not await deps.db.create(task):
         raise TaskGuidAlreadyExists(f"a task with guid {task.task_guid!r} already exists")
     log.info("task-created", task_guid=task.task_guid, image=task.definition.image)
