@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import docker
 import docker.errors
+from docker.models.containers import _create_container_args
 
 from lattice.cell.errors import (
     ContainerNotFound,
@@ -102,6 +103,18 @@ def translated_errors(what: str) -> Iterator[None]:
         raise DockerUnavailable(f"{what}: the Docker engine cannot be reached: {exc}") from exc
 
 
+def create_container_args(client: docker.DockerClient, spec: ContainerSpec) -> dict[str, Any]:
+    """The low-level `create_container` arguments for `spec`, converted exactly as docker-py's
+    `containers.create` converts them. That call also reads the new container back (one more
+    engine round trip per container, while a cell starts many at once); the cell inspects it
+    once anyway, after `start`, when its host ports are known."""
+    kwargs = spec.create_kwargs()
+    kwargs.setdefault("command", None)
+    kwargs["version"] = client.api._version
+    args: dict[str, Any] = _create_container_args(kwargs)
+    return args
+
+
 def cell_filters(
     cluster_id: str, cell_id: str, instance_guid: str | None = None
 ) -> dict[str, list[str]]:
@@ -137,7 +150,7 @@ class DockerEngine:
     def _create_and_start(self, spec: ContainerSpec) -> ContainerFacts:
         client = self._docker()
         try:
-            container = client.containers.create(**spec.create_kwargs())
+            container_id = client.api.create_container(**create_container_args(client, spec))["Id"]
         except docker.errors.ImageNotFound as exc:
             raise ImageNotFound(spec.image) from exc
         except docker.errors.APIError as exc:
@@ -147,15 +160,15 @@ class DockerEngine:
         except (docker.errors.DockerException, OSError) as exc:
             raise DockerUnavailable(f"creating {spec.name}: {exc}") from exc
         try:
-            client.api.start(container.id)
+            client.api.start(container_id)
         except docker.errors.APIError as exc:
-            self._remove(container.id)
+            self._remove(container_id)
             raise ContainerStartFailed(
                 f"cannot start container: {exc.explanation or exc}"
             ) from exc
         except (docker.errors.DockerException, OSError) as exc:
             raise DockerUnavailable(f"starting {spec.name}: {exc}") from exc
-        return self._inspect(container.id)
+        return self._inspect(container_id)
 
     def _inspect(self, container_id: str) -> ContainerFacts:
         client = self._docker()
