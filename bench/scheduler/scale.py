@@ -283,7 +283,7 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=100)
     parser.add_argument("--instances", type=int, default=10_000)
     parser.add_argument("--per-app", type=int, default=100,
-                        help="instances per app (at most 126: etcd's 128 operations per txn)")
+                        help="instances per app (at most the API's 1,000)")
     parser.add_argument("--workers", type=int, default=64,
                         help="the simulated cells' shared workers (etcd requests in flight)")
     parser.add_argument("--concurrency", type=int, default=64,

@@ -11,7 +11,7 @@ from lattice.brain.db import LRPDB, encode
 from lattice.brain.state import ClusterView
 from lattice.models import ActualLRP, Assignment, DesiredLRPUpdate
 from lattice.models.autoscale import Activity, ColdStarts
-from lattice.store import Etcd, ModRevisionIs, Put, keys
+from lattice.store import TXN_BATCH, Etcd, ModRevisionIs, Put, keys
 
 SCALE_ATTEMPTS = 5
 
@@ -86,6 +86,8 @@ class AutoscaleDB:
                                 info.disk_mb, info.cpu_weight)
             compare.append(ModRevisionIs(assignment.key, assignment.revision))
             puts.append(Put(assignment.key, encode(thawed.to_dict())))
+        if len(puts) > TXN_BATCH:
+            return None     # past one etcd txn (store/batches.py): thaw() asks one at a time
         if not puts or not await self._etcd.txn(compare, puts):
             return None
         return info.instances, len(puts)

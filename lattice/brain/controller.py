@@ -98,11 +98,16 @@ class Controller:
             info = snapshot.desired.get(guid)
             return 0 if info is None else info.run_version
 
+        missing: dict[str, list[int]] = {}
         for guid, index in todo.create:
-            if await self._db.create_unclaimed(guid, index, now, run_version=version(guid)):
+            missing.setdefault(guid, []).append(index)
+        for guid, indices in missing.items():
+            for index in await self._db.create_unclaimed(guid, indices, now,
+                                                         run_version=version(guid)):
                 log.info("instance-desired", app=guid, index=index)
         for seen in todo.remove:
-            if await self._db.remove_actual(seen):
+            app_gone = seen.actual.process_guid not in snapshot.desired
+            if await self._db.remove_actual(seen, app_gone=app_gone):
                 log.info("instance-removed", app=seen.actual.process_guid, index=seen.actual.index)
         for seen in todo.restart:
             # A restart starts what is desired now: during a rolling update, the new version.

@@ -81,7 +81,12 @@ def rollout(info: SchedulingInfo, instances: dict[int, Seen]) -> tuple[bool, lis
     spare = instances.get(count)
     if not old:
         starting = len(below) < count or any(s.actual.state in _STARTING for s in below)
-        keep = spare is not None and starting and spare.actual.run_version == version
+        # Only a RUNNING spare is kept: it holds the capacity of the last replacement until
+        # that one runs. Index N after a plain scale-down looks the same as a spare (same
+        # version); were it kept while it does not run either, an app scaled down while its
+        # instances wait for a cell would keep one instance too many for as long.
+        keep = (spare is not None and starting and spare.actual.run_version == version
+                and spare.actual.state == ActualState.RUNNING)
         return False, [], keep
     if spare is None:
         return True, [], True

@@ -1,4 +1,5 @@
-"""The brain's storage operations on desired and actual LRPs, each one etcd transaction.
+"""The brain's storage operations on desired and actual LRPs, each one etcd transaction but
+the creation and removal of an app of many instances (split under etcd's limit: see each).
 
 Writes that depend on a read compare the mod_revision of what was read, so a decision taken on
 a stale view fails (returns False) instead of overwriting newer state.
@@ -6,8 +7,10 @@ a stale view fails (returns False) instead of overwriting newer state.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 
 from lattice.brain.converger import AssignmentSeen, Seen
@@ -21,8 +24,8 @@ from lattice.models import (
     SchedulingInfo,
 )
 from lattice.models.metrics import InstanceMetrics
-from lattice.store import Delete, DeletePrefix, Etcd, ModRevisionIs, Put, keys
-from lattice.store.etcd import Operation
+from lattice.store import TXN_BATCH, Delete, DeletePrefix, Etcd, ModRevisionIs, Put, batches, keys
+from lattice.store.etcd import Compare, Exists, Operation
 
 
 def encode(data: object) -> bytes:
@@ -44,6 +47,10 @@ def unclaimed(process_guid: str, index: int, now_ns: int, run_version: int = 0) 
     )
 
 
+def _put_actual(actual: ActualLRP) -> Put:
+    return Put(keys.actual(actual.process_guid, actual.index), encode(actual.to_dict()))
+
+
 def _release_ops(actual: ActualLRP) -> list[Operation]:
     """Operations that take an instance away from the cell it was assigned to, if any."""
     if actual.cell_id:
@@ -58,16 +65,75 @@ class LRPDB:
     # -- desired ------------------------------------------------------------------------------
 
     async def create_desired(self, lrp: DesiredLRP, now_ns: int) -> bool:
-        """Write the desired LRP and its UNCLAIMED instances; False if the guid exists."""
+        """Write the desired LRP and its UNCLAIMED instances; False if the guid exists.
+
+        etcd takes at most MAX_TXN_OPS operations per transaction, so an app of many instances
+        is written in several. The first, guarded on the guid being free, holds the desired
+        record and the first instances: whoever sees the app sees it whole (scheduling and run
+        info together). The rest follow in batches; until they land, the converger sees an app
+        with missing indices, which is what it repairs anyway (converger.plan creates every
+        missing index < instances), so a brain that dies between batches leaves nothing wrong.
+        Each batch writes only keys that do not exist, so it never overwrites an instance the
+        converger created (and maybe placed) meanwhile; every index exists before this returns.
+        """
         guid = lrp.process_guid
-        ops: list[Operation] = [
+        instances = [
+            unclaimed(guid, index, now_ns, lrp.run.version)
+            for index in range(lrp.scheduling.instances)
+        ]
+        desired_ops: list[Operation] = [
             Put(keys.scheduling(guid), encode(lrp.scheduling.to_dict())),
             Put(keys.run(guid), encode(lrp.run.to_dict())),
         ]
-        for index in range(lrp.scheduling.instances):
-            instance = unclaimed(guid, index, now_ns, lrp.run.version)
-            ops.append(Put(keys.actual(guid, index), encode(instance.to_dict())))
-        return await self._etcd.txn([ModRevisionIs(keys.scheduling(guid), 0)], ops)
+        first = TXN_BATCH - len(desired_ops)
+        if not await self._etcd.txn(
+            [ModRevisionIs(keys.scheduling(guid), 0)],
+            [*desired_ops, *(_put_actual(instance) for instance in instances[:first])],
+        ):
+            return False
+        rest = instances[first:]
+        if rest:
+            await self._create_missing(guid, rest)
+        return True
+
+    async def _create_missing(self, guid: str, instances: Sequence[ActualLRP]) -> list[int]:
+        """Write those of `instances` whose keys do not exist yet; the indices written.
+
+        A batch compares every key's absence, so one key that exists (the converger was quicker,
+        or planned on a view that had not yet seen this app's instances) fails it whole. Then
+        the app's keys are read once, the batch is cut to what is missing and tried again, and
+        if that fails too (a writer still at work) what is left goes one compare-and-swap per
+        instance, at once, each one that exists failing alone. Every write also requires the
+        app's desired record: a create planned just before the app was removed writes nothing
+        (it would leave instances of no app for a reader to see until the next pass).
+        """
+        written: list[int] = []
+        for batch in batches(instances):
+            if await self._create_batch(guid, batch):
+                written.extend(a.index for a in batch)
+                continue
+            existing = {actual.index for actual, _ in await self.list_actual(guid)}
+            todo = [a for a in batch if a.index not in existing]
+            if not todo:
+                continue
+            if await self._create_batch(guid, todo):
+                written.extend(a.index for a in todo)
+                continue
+            alone = await asyncio.gather(*(self._create_one(a) for a in todo))
+            written.extend(a.index for a, ok in zip(todo, alone, strict=True) if ok)
+        return written
+
+    async def _create_batch(self, guid: str, batch: Sequence[ActualLRP]) -> bool:
+        compare: list[Compare] = [Exists(keys.scheduling(guid))]
+        compare += [ModRevisionIs(keys.actual(guid, a.index), 0) for a in batch]
+        return await self._etcd.txn(compare, [_put_actual(a) for a in batch])
+
+    async def _create_one(self, actual: ActualLRP) -> bool:
+        key = keys.actual(actual.process_guid, actual.index)
+        return await self._etcd.txn(
+            [Exists(keys.scheduling(actual.process_guid)), ModRevisionIs(key, 0)],
+            [_put_actual(actual)],
+        )
 
     async def get_scheduling(self, guid: str) -> tuple[SchedulingInfo, int] | None:
         kv = await self._etcd.get(keys.scheduling(guid))
@@ -113,17 +179,27 @@ class LRPDB:
         return await self._etcd.txn([ModRevisionIs(keys.scheduling(guid), revision)], ops)
 
     async def delete_desired(self, guid: str) -> None:
+        """Remove the app: its desired record and instances at once, then the cells' work.
+
+        The first transaction (a fixed handful of operations: the instances go as one prefix)
+        takes the app out of every reader's view in one revision: the router drops its routes
+        and endpoints, the converger sees neither a desired LRP without instances nor instances
+        without one. The cells' assignments, one key per placed instance, follow in batches
+        (etcd's MAX_TXN_OPS), in the order the converger removes an instance: the router has
+        dropped it before its cell drains it. An assignment left behind by a brain that dies
+        between batches is an orphan (its ActualLRP is gone), which the converger deletes.
+        """
         actuals = await self.list_actual(guid)
-        ops: list[Operation] = [
+        await self._etcd.txn([], [
             Delete(keys.scheduling(guid)),
             Delete(keys.run(guid)),
             DeletePrefix(keys.actual_prefix(guid)),
             Delete(keys.cold_starts(guid)),
             DeletePrefix(keys.activity(guid, "")),
-        ]
-        for actual, _ in actuals:
-            ops.extend(_release_ops(actual))
-        await self._etcd.txn([], ops)
+        ])
+        releases = [op for actual, _ in actuals for op in _release_ops(actual)]
+        for batch in batches(releases):
+            await self._etcd.txn([], batch)
 
     # -- actual -------------------------------------------------------------------------------
 
@@ -149,18 +225,26 @@ class LRPDB:
         return found
 
     async def create_unclaimed(
-        self, guid: str, index: int, now_ns: int, *, run_version: int = 0
-    ) -> bool:
-        key = keys.actual(guid, index)
-        fresh = unclaimed(guid, index, now_ns, run_version)
-        return await self._etcd.txn([ModRevisionIs(key, 0)], [Put(key, encode(fresh.to_dict()))])
+        self, guid: str, indices: Sequence[int], now_ns: int, *, run_version: int = 0
+    ) -> list[int]:
+        """UNCLAIMED instances at those of `indices` that do not exist; the indices written.
+        In batches under etcd's limit: a scale from 10 to 1,000 is ten transactions, not 990."""
+        return await self._create_missing(
+            guid, [unclaimed(guid, index, now_ns, run_version) for index in indices]
+        )
 
-    async def remove_actual(self, seen: Seen) -> bool:
+    async def remove_actual(self, seen: Seen, *, app_gone: bool = False) -> bool:
+        """Delete the instance as it was seen. `app_gone`: it is removed because the snapshot
+        had no desired LRP for it; then only if etcd has none either. The brain's caches follow
+        each prefix on its own watch, so a new app's instances can reach the snapshot before
+        its desired record does: without the check, the converger deleted a just-created app's
+        instances (and created them again a pass later)."""
         actual = seen.actual
         key = keys.actual(actual.process_guid, actual.index)
-        return await self._etcd.txn(
-            [ModRevisionIs(key, seen.revision)], [Delete(key), *_release_ops(actual)]
-        )
+        compare = [ModRevisionIs(key, seen.revision)]
+        if app_gone:
+            compare.append(ModRevisionIs(keys.scheduling(actual.process_guid), 0))
+        return await self._etcd.txn(compare, [Delete(key), *_release_ops(actual)])
 
     async def unclaim(
         self, seen: Seen, now_ns: int, *, reason: str = "", cell_gone: bool = False,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -18,7 +18,8 @@ import aetcd.exceptions
 import aetcd.transactions
 import grpc
 
-from lattice.store.errors import StoreError, StoreUnavailable, WatchLost
+from lattice.store.batches import MAX_TXN_OPS
+from lattice.store.errors import StoreError, StoreUnavailable, TxnTooLarge, WatchLost
 
 REQUEST_TIMEOUT_S = 5
 # gRPC's default 4 MiB limit on a reply is one list of ~13,000 ActualLRPs: past that an informer's
@@ -53,6 +54,16 @@ class ModRevisionIs:
 
     key: str
     revision: int
+
+
+@dataclass(frozen=True)
+class Exists:
+    """Compare: the key exists, whatever its revision (a write only while its owner lives)."""
+
+    key: str
+
+
+Compare = ModRevisionIs | Exists
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,28 @@ def _to_kv(kv: aetcd.rtypes.KeyValue) -> KeyValue:
     )
 
 
+class _ChannelClosed(Exception):
+    """A request in flight on a channel that another request's failure closed (see below)."""
+
+
+@contextlib.contextmanager
+def _closed_channel_is_unavailable() -> Iterator[None]:
+    """grpc.aio ends the calls in flight on a channel that is closed with CancelledError. When
+    `_reset` closes the shared channel because one request failed, the others in flight must fail
+    as an unavailable store, not cancel the tasks that made them: that silently ended the brain's
+    leader election, or a component's service record, while etcd was unreachable. A task that
+    is really being cancelled still is."""
+    try:
+        yield
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise
+        raise _ChannelClosed("the connection to etcd was closed under the request") from exc
+
+
 _UNAVAILABLE = (
+    _ChannelClosed,
     aetcd.exceptions.ConnectionFailedError,
     aetcd.exceptions.ConnectionTimeoutError,
     aetcd.exceptions.InternalError,
@@ -145,24 +177,30 @@ class Etcd:
                 return client
             raise StoreUnavailable(f"cannot reach etcd at {self.endpoints}") from last
 
-    async def _reset(self) -> None:
+    async def _reset(self, used: aetcd.Client | None) -> None:
+        """Drop the connection `used` by a request that failed (None: whichever is open). One
+        that another request has already replaced is left alone: closing the new one would fail
+        every request in flight on it too."""
+        if used is not None and used is not self._client:
+            return
         client, self._client = self._client, None
         if client is not None:
             # The connection may already be broken; then there is nothing left to close.
-            with contextlib.suppress(*_UNAVAILABLE):
+            with contextlib.suppress(*_UNAVAILABLE), _closed_channel_is_unavailable():
                 await client.close()
 
     async def close(self) -> None:
-        await self._reset()
+        await self._reset(None)
 
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, key: str) -> KeyValue | None:
         client = await self._conn()
         try:
-            result = await client.get(key.encode())
+            with _closed_channel_is_unavailable():
+                result = await client.get(key.encode())
         except _UNAVAILABLE as exc:
-            await self._reset()
+            await self._reset(client)
             raise StoreUnavailable(f"etcd get {key}: {exc}") from exc
         return None if result is None else _to_kv(result)
 
@@ -170,9 +208,10 @@ class Etcd:
         """Every key under `prefix`, and the store revision the read was made at."""
         client = await self._conn()
         try:
-            result = await client.get_prefix(prefix.encode())
+            with _closed_channel_is_unavailable():
+                result = await client.get_prefix(prefix.encode())
         except _UNAVAILABLE as exc:
-            await self._reset()
+            await self._reset(client)
             raise StoreUnavailable(f"etcd get_prefix {prefix}: {exc}") from exc
         return [_to_kv(kv) for kv in result], result.header.revision
 
@@ -181,27 +220,38 @@ class Etcd:
     async def put(self, key: str, value: bytes, lease: int | None = None) -> int:
         client = await self._conn()
         try:
-            result = await client.put(key.encode(), value, lease=lease)
+            with _closed_channel_is_unavailable():
+                result = await client.put(key.encode(), value, lease=lease)
         except _UNAVAILABLE as exc:
-            await self._reset()
+            await self._reset(client)
             raise StoreUnavailable(f"etcd put {key}: {exc}") from exc
         return int(result.header.revision)
 
     async def delete_prefix(self, prefix: str) -> None:
         client = await self._conn()
         try:
-            await client.delete_prefix(prefix.encode())
+            with _closed_channel_is_unavailable():
+                await client.delete_prefix(prefix.encode())
         except _UNAVAILABLE as exc:
-            await self._reset()
+            await self._reset(client)
             raise StoreUnavailable(f"etcd delete_prefix {prefix}: {exc}") from exc
 
-    async def txn(self, compare: Sequence[ModRevisionIs], success: Sequence[Operation]) -> bool:
+    async def txn(self, compare: Sequence[Compare], success: Sequence[Operation]) -> bool:
         """Apply `success` atomically if every comparison holds; True if it was applied."""
+        if len(compare) > MAX_TXN_OPS or len(success) > MAX_TXN_OPS:
+            # Refused here with what went wrong, rather than by etcd with an InvalidArgument
+            # the caller cannot tell from a bad request.
+            raise TxnTooLarge(
+                f"a transaction of {len(compare)} compares and {len(success)} operations; "
+                f"etcd accepts at most {MAX_TXN_OPS} of each (split it: store/batches.py)"
+            )
         client = await self._conn()
         comparisons = []
         for c in compare:
-            cmp = aetcd.transactions.Mod(c.key.encode())
-            comparisons.append(cmp == c.revision)
+            if isinstance(c, Exists):
+                comparisons.append(aetcd.transactions.Version(c.key.encode()) > 0)
+            else:
+                comparisons.append(aetcd.transactions.Mod(c.key.encode()) == c.revision)
         ops: list[object] = []
         for op in success:
             if isinstance(op, Put):
@@ -213,9 +263,12 @@ class Etcd:
                     aetcd.transactions.Delete(op.prefix.encode(), range_end=_prefix_end(op.prefix))
                 )
         try:
-            succeeded, _ = await client.transaction(compare=comparisons, success=ops, failure=[])
+            with _closed_channel_is_unavailable():
+                succeeded, _ = await client.transaction(
+                    compare=comparisons, success=ops, failure=[]
+                )
         except _UNAVAILABLE as exc:
-            await self._reset()
+            await self._reset(client)
             raise StoreUnavailable(f"etcd txn: {exc}") from exc
         return bool(succeeded)
 
@@ -224,9 +277,10 @@ class Etcd:
     async def grant_lease(self, ttl_s: int) -> int:
         client = await self._conn()
         try:
-            lease = await client.lease(ttl_s)
-        except _UNAVAILABLE as exc:
-            await self._reset()
+            with _closed_channel_is_unavailable():
+                lease = await client.lease(ttl_s)
+        except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
+            await self._reset(client)
             raise StoreUnavailable(f"etcd lease grant: {exc}") from exc
         return int(lease.id)
 
@@ -234,16 +288,18 @@ class Etcd:
         """Refresh a lease once; False if it has already expired."""
         client = await self._conn()
         try:
-            reply = await client.refresh_lease(lease_id)
-        except _UNAVAILABLE as exc:
-            await self._reset()
+            with _closed_channel_is_unavailable():
+                reply = await client.refresh_lease(lease_id)
+        except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
+            await self._reset(client)
             raise StoreUnavailable(f"etcd lease keep-alive: {exc}") from exc
         return reply is not None and int(reply.TTL) > 0
 
     async def revoke_lease(self, lease_id: int) -> None:
         client = await self._conn()
         try:
-            await client.revoke_lease(lease_id)
+            with _closed_channel_is_unavailable():
+                await client.revoke_lease(lease_id)
         except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
             raise StoreUnavailable(f"etcd lease revoke: {exc}") from exc
 
@@ -253,10 +309,11 @@ class Etcd:
         """Events under `prefix` from `start_revision` on. Raises WatchLost when the stream ends."""
         client = await self._conn()
         try:
-            watch = await client.watch_prefix(prefix.encode(), start_revision=start_revision)
+            with _closed_channel_is_unavailable():
+                watch = await client.watch_prefix(prefix.encode(), start_revision=start_revision)
         except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
             # ClientError covers aetcd's WatchTimeoutError, seen while etcd restarts.
-            await self._reset()
+            await self._reset(client)
             raise WatchLost(f"cannot watch {prefix}: {exc}") from exc
         task = asyncio.current_task()
         if task is not None and task.cancelling():
@@ -270,14 +327,15 @@ class Etcd:
             raise asyncio.CancelledError
         lost: BaseException | None = None
         try:
-            async for event in watch:
-                kind: Literal["put", "delete"] = "put" if event.kind == "PUT" else "delete"
-                yield WatchEvent(
-                    kind=kind,
-                    key=event.kv.key.decode(),
-                    value=event.kv.value if kind == "put" else b"",
-                    mod_revision=event.kv.mod_revision,
-                )
+            with _closed_channel_is_unavailable():
+                async for event in watch:
+                    kind: Literal["put", "delete"] = "put" if event.kind == "PUT" else "delete"
+                    yield WatchEvent(
+                        kind=kind,
+                        key=event.kv.key.decode(),
+                        value=event.kv.value if kind == "put" else b"",
+                        mod_revision=event.kv.mod_revision,
+                    )
         except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
             lost = exc
         finally:
@@ -288,20 +346,23 @@ class Etcd:
                 *_UNAVAILABLE, aetcd.exceptions.ClientError, RuntimeError, AttributeError
             ):
                 await asyncio.wait_for(watch.cancel(), timeout=1)
-        await self._reset()
+        await self._reset(client)
         raise WatchLost(f"watch on {prefix} ended: {lost or 'stream closed'}") from lost
 
 
 __all__ = [
+    "Compare",
     "Delete",
     "DeletePrefix",
     "Etcd",
+    "Exists",
     "KeyValue",
     "ModRevisionIs",
     "Operation",
     "Put",
     "StoreError",
     "StoreUnavailable",
+    "TxnTooLarge",
     "WatchEvent",
     "WatchLost",
     "parse_endpoints",

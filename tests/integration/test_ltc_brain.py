@@ -96,6 +96,20 @@ def test_create_without_cells_is_a_placement_error(config: Path, demo_image: str
                for line in run(config, "list").stdout.splitlines())
 
 
+def test_an_app_of_more_instances_than_one_etcd_transaction(
+    config: Path, demo_image: str
+) -> None:
+    # etcd takes 128 operations per transaction; this create once answered 500.
+    result = run(config, "create", "wide", demo_image, "-i", "300", "-t", "30s")
+    assert result.exit_code == ExitCode.PLACEMENT_ERROR, result.output
+    assert "Creating wide with 300 instances..." in result.stdout
+    data = json.loads(run(config, "status", "wide", "--json").stdout)
+    assert sorted(i["index"] for i in data["instances"]) == list(range(300))
+    assert run(config, "remove", "wide").stdout == "Removed wide.\n"
+    names = {app["process_guid"] for app in json.loads(run(config, "list", "--json").stdout)}
+    assert "wide" not in names
+
+
 def test_flags_reach_the_api(config: Path, demo_image: str) -> None:
     result = run(config, "create", "flags", demo_image, "-i", "0", "-m", "64", "-c", "50",
                  "-p", "8080,9090", "-e", "GREETING=hi there", "-M", "9090",

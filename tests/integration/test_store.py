@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from lattice import etcd_server
-from lattice.store import Change, Delete, Etcd, Informer, LeasedRecords, ModRevisionIs, Put
+from lattice.store import (
+    Change,
+    Delete,
+    Etcd,
+    Informer,
+    LeasedRecords,
+    ModRevisionIs,
+    Put,
+    StoreUnavailable,
+)
 
 
 async def eventually(check: Callable[[], bool], within: float, what: str) -> None:
@@ -136,3 +146,28 @@ async def test_a_list_larger_than_grpcs_default_4_mib_reply(etcd: Etcd) -> None:
         await etcd.txn([], [Put(f"/big/{i:05d}", value) for i in range(start, start + 100)])
     listed, _ = await etcd.get_prefix("/big/")
     assert len(listed) == 6000
+
+
+async def test_a_request_in_flight_when_the_connection_is_dropped_fails_as_unavailable(
+    restartable: RestartableEtcd,
+) -> None:
+    """One request's failure closes the shared connection (Etcd._reset); grpc then ends the
+    others in flight with CancelledError. Those must fail as StoreUnavailable: a cancel there
+    ended the brain's leader election and its service record for good while etcd was away."""
+    assert restartable.process is not None
+    etcd = Etcd(restartable.command.endpoint)
+    lease = await etcd.grant_lease(5)
+    restartable.process.send_signal(signal.SIGSTOP)      # the renewal below gets no answer
+    try:
+        renewal = asyncio.create_task(etcd.keep_alive(lease))
+        for _ in range(20):        # let the request go out; it then waits on the frozen etcd
+            await asyncio.sleep(0)
+        assert not renewal.done()
+        await etcd.close()         # what a failed request does to the connection
+        with pytest.raises(StoreUnavailable):
+            await renewal
+        assert not renewal.cancelled()
+    finally:
+        restartable.process.send_signal(signal.SIGCONT)
+    assert await etcd.keep_alive(lease)      # and the next request connects again
+    await etcd.close()

@@ -54,6 +54,12 @@ def test_the_spare_stays_until_the_last_replacement_runs_then_goes() -> None:
     assert step(2, 1, (R, 1), (R, 1), (R, 1)) == (False, [], False)
 
 
+def test_after_a_scale_down_index_n_goes_even_while_the_others_wait_for_a_cell() -> None:
+    # Scaled from 3 to 2 with nothing placed: index 2 is no spare to keep.
+    assert step(2, 1, (U, 1), (U, 1), (U, 1)) == (False, [], False)
+    assert step(2, 0, (U, 0), (C, 0), (C, 0)) == (False, [], False)
+
+
 def test_a_spare_of_an_overtaken_version_is_replaced() -> None:
     assert step(1, 2, (R, 1), (R, 1)) == (False, [1], False)
 
