@@ -10,17 +10,17 @@ import asyncio
 import http.client
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from lattice.etcd_server import free_port
+from tests.waiting import wait_for
 
-T = TypeVar("T")
+__all__ = ["Brain", "http_get", "running_brain", "running_cell", "running_logagg",
+           "start_cell", "wait_for"]
 
 _BRAIN_SCRIPT = """
 import asyncio, sys
@@ -48,18 +48,6 @@ from logagg.main import serve
 endpoint, port, domain = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 asyncio.run(serve(LogaggConfig(etcd_endpoints=endpoint, port=port, domain=domain)))
 """
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """A real box for end-to-end tests: `lattice up` as a subprocess, reached only through its router.
 
-Waits are on conditions with deadlines; `stop()` checks that every process the box started is
-gone and reports how long stopping took.
+`running_box` is how a test module gets one: started with the flags it asks for, waited for with
+a deadline, and on exit stopped with nothing left behind (process, container or directory).
+`stop()` checks that every process the box started is gone and reports how long stopping took.
 """
 
 from __future__ import annotations
@@ -10,31 +11,25 @@ import asyncio
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import docker
+
+from lattice.auth import PASSWORD_ENV, USERNAME_ENV, Credentials
 from lattice.etcd_server import free_port
 from lattice.store import Etcd, ensure_cluster_id
+from tests.waiting import wait_for
 
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+__all__ = ["Box", "alive", "descendants", "ltc", "ltc_ok", "running_box", "wait_for"]
 
 
 def _parent_of(pid: int) -> int | None:
@@ -93,6 +88,7 @@ class Box:
     extra_args: tuple[str, ...] = ()            # more `lattice up` flags, e.g. ("--cells", "3")
     env: dict[str, str] = field(default_factory=dict)   # more environment for `lattice up`
     authorization: str | None = None            # Authorization header for the box's API/logs
+    ltc_timeout: float = 120                    # how long one `ltc` command may take
 
     @property
     def ltc_env(self) -> dict[str, str]:
@@ -200,3 +196,79 @@ class Box:
             return actuals if len(up) == count == len(actuals) else None
 
         return wait_for(running, timeout, f"{count} RUNNING instances of {name}")
+
+
+# -- ltc against the box ----------------------------------------------------------------------
+
+def ltc(box: Box, *args: str, stdin: str = "",
+        timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `ltc ARGS` with the box's ltc config; `timeout` defaults to the box's ltc_timeout.
+
+    ltc reads `stdin`, never the terminal pytest runs in (which would make a prompt wait).
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
+        input=stdin, capture_output=True,
+        timeout=box.ltc_timeout if timeout is None else timeout, check=False,
+    )
+
+
+def ltc_ok(box: Box, *args: str) -> str:
+    """`ltc ARGS`'s stdout; fails the test with ltc's output if it exits non-zero."""
+    result = ltc(box, *args)
+    assert result.returncode == 0, f"ltc {' '.join(args)}: {result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+# -- a box for a test module ------------------------------------------------------------------
+
+@contextmanager
+def running_box(data_dir: Path, *, cells: int | None = None,
+                credentials: Credentials | None = None, env: Mapping[str, str] | None = None,
+                target: bool = True, ltc_timeout: float = 120,
+                start_timeout: float = 90) -> Iterator[Box]:
+    """`lattice up` in `data_dir`, up within `start_timeout` s, ltc targeted at it if `target`.
+
+    `cells` is `--cells` (lattice up's default when None); `credentials` start the box secured
+    (the test's own requests carry none: it sets `box.authorization` when it wants them); `env`
+    is more environment for `lattice up`. On exit, even when starting failed: the box is stopped
+    with no process of it left, no container of its cluster is left, and `data_dir` is gone.
+    """
+    secured = {} if credentials is None else {
+        USERNAME_ENV: credentials.username, PASSWORD_ENV: credentials.password}
+    box = Box(data_dir, extra_args=() if cells is None else ("--cells", str(cells)),
+              env={**(env or {}), **secured}, ltc_timeout=ltc_timeout)
+    cluster_id = ""
+    try:
+        box.start(start_timeout)
+        cluster_id = box.cluster_id     # read while its etcd runs, to find its containers after
+        if target:
+            login = () if credentials is None else ("--username", credentials.username)
+            result = ltc(box, "target", f"{box.domain}:{box.router_port}", *login,
+                         stdin="" if credentials is None else credentials.password + "\n")
+            assert result.returncode == 0, f"ltc target: {result.stdout}\n{result.stderr}"
+        yield box
+    finally:
+        try:
+            if box.process is not None:
+                box.stop()
+        finally:
+            left = _remove_containers(cluster_id) if cluster_id else []
+            shutil.rmtree(data_dir)
+        assert left == [], f"containers the stopped box left behind: {left}"
+
+
+def _remove_containers(cluster_id: str) -> list[str]:
+    """Force-remove every container labelled with `cluster_id`; the names of those there were."""
+    client = docker.from_env()
+    try:
+        found = client.api.containers(all=True,
+                                      filters={"label": f"lattice.cluster_id={cluster_id}"})
+        for item in found:
+            try:
+                client.api.remove_container(item["Id"], force=True, v=True)
+            except docker.errors.NotFound:
+                continue            # gone meanwhile: the outcome we want
+        return [name for item in found for name in item.get("Names", [])]
+    finally:
+        client.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lattice.auth import Credentials
-from tests.integration.box import Box, wait_for
+from tests.integration.box import Box, ltc, running_box, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,23 +23,12 @@ PASSWORD = "s3cret-Pa55-word"
 CREDENTIALS = Credentials(USERNAME, PASSWORD)
 
 
-def ltc(box: Box, *args: str, stdin: str = "", timeout: float = 120,
-        ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
-        input=stdin, capture_output=True, timeout=timeout, check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Box]:
-    the_box = Box(tmp_path_factory.mktemp("authbox"),
-                  env={"LATTICE_USERNAME": USERNAME, "LATTICE_PASSWORD": PASSWORD})
-    the_box.start()
-    try:
+    # Not targeted: the tests target it themselves, as a user with the credentials would.
+    with running_box(tmp_path_factory.mktemp("authbox"), credentials=CREDENTIALS,
+                     target=False) as the_box:
         yield the_box
-    finally:
-        the_box.stop()
 
 
 def test_api_and_logs_refuse_requests_without_credentials(box: Box) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,35 +17,17 @@ from dataclasses import dataclass, field
 import docker
 import pytest
 
-from tests.integration.box import Box, alive, descendants, wait_for
+from tests.integration.box import Box, alive, descendants, ltc, ltc_ok, running_box, wait_for
 
 pytestmark = pytest.mark.integration
 
 CELLS = 3
 
 
-def ltc(box: Box, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
-        capture_output=True, timeout=timeout, check=False,
-    )
-
-
-def ltc_ok(box: Box, *args: str) -> str:
-    result = ltc(box, *args)
-    assert result.returncode == 0, f"ltc {' '.join(args)}: {result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Box]:
-    the_box = Box(tmp_path_factory.mktemp("cells"), extra_args=("--cells", str(CELLS)))
-    the_box.start()
-    try:
-        ltc_ok(the_box, "target", f"{the_box.domain}:{the_box.router_port}")
+    with running_box(tmp_path_factory.mktemp("cells"), cells=CELLS) as the_box:
         yield the_box
-    finally:
-        the_box.stop()
 
 
 def cell_pid(box: Box, cell_id: str) -> int | None:

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from logagg.drain_format import split_frames
-from tests.integration.box import Box, wait_for
-from tests.integration.test_logs_box import ltc, ltc_ok
+from tests.integration.box import Box, ltc, ltc_ok, running_box, wait_for
 from tests.support_drains import SyslogMessage
 
 pytestmark = pytest.mark.integration
@@ -56,13 +55,8 @@ class ThreadedListener:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Box]:
-    the_box = Box(tmp_path_factory.mktemp("drainbox"))
-    the_box.start()
-    try:
-        ltc_ok(the_box, "target", f"{the_box.domain}:{the_box.router_port}")
+    with running_box(tmp_path_factory.mktemp("drainbox")) as the_box:
         yield the_box
-    finally:
-        the_box.stop()
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.integration.box import Box, wait_for
+from tests.integration.box import Box, ltc, running_box, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +28,9 @@ DEADLINE_S = 60.0
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Box]:
-    the_box = Box(tmp_path_factory.mktemp("fnbox"))
-    the_box.start()
-    try:
+    # Not targeted: a test targets it with ltc itself.
+    with running_box(tmp_path_factory.mktemp("fnbox"), target=False, ltc_timeout=60) as the_box:
         yield the_box
-    finally:
-        the_box.stop()
 
 
 def invoke(box: Box, name: str, body: bytes = b"", method: str = "POST",
@@ -331,13 +326,6 @@ def test_a_bad_function_gets_400_naming_every_field(box: Box) -> None:
     assert (status, body["error"]["type"]) == (404, "FunctionNotFound")
 
 
-def ltc(box: Box, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
-        capture_output=True, timeout=60, check=False,
-    )
-
-
 def test_ltc_creates_lists_and_removes_a_function(box: Box, demo_image: str) -> None:
     assert ltc(box, "target", f"{box.domain}:{box.router_port}").returncode == 0
     name = name_of("ltc")
@@ -390,10 +378,8 @@ def test_on_a_box_with_credentials_managing_needs_them_invoking_does_not(
     from lattice.auth import Credentials
 
     credentials = Credentials("admin", "fn-Pa55-word")
-    secured = Box(tmp_path_factory.mktemp("fnauthbox"),
-                  env={"LATTICE_USERNAME": "admin", "LATTICE_PASSWORD": "fn-Pa55-word"})
-    secured.start()
-    try:
+    with running_box(tmp_path_factory.mktemp("fnauthbox"), credentials=credentials,
+                     target=False) as secured:
         status, _ = secured.api("POST", "/v1/functions", {"name": "open", "image": demo_image})
         assert status == 401
         secured.authorization = credentials.header()
@@ -401,8 +387,6 @@ def test_on_a_box_with_credentials_managing_needs_them_invoking_does_not(
         secured.authorization = None
         # A function's route is public, like an app's: the caller has no credentials.
         assert invoke(secured, "open", b"no password\n")[::2] == (200, b"no password\n")
-    finally:
-        secured.stop()
 
 
 def box_etcd(box: Box) -> str:

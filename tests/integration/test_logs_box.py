@@ -18,24 +18,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.box import Box, wait_for
+from tests.integration.box import Box, ltc, ltc_ok, running_box, wait_for
 
 pytestmark = pytest.mark.integration
 
 TICK = re.compile(r"\[APP\|0\] tick (\d+)$")
-
-
-def ltc(box: Box, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
-        capture_output=True, timeout=timeout, check=False,
-    )
-
-
-def ltc_ok(box: Box, *args: str) -> str:
-    result = ltc(box, *args)
-    assert result.returncode == 0, f"ltc {' '.join(args)}: {result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 class Follower:
@@ -74,13 +61,8 @@ class Follower:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Box]:
-    the_box = Box(tmp_path_factory.mktemp("logsbox"))
-    the_box.start()
-    try:
-        ltc_ok(the_box, "target", f"{the_box.domain}:{the_box.router_port}")
+    with running_box(tmp_path_factory.mktemp("logsbox")) as the_box:
         yield the_box
-    finally:
-        the_box.stop()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ router's bound; ltc's flags on create and update, bad values refused with nothin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ import docker
 import pytest
 
 from lattice.images import build_busybox_image
-from tests.integration.box import Box, wait_for
+from tests.integration.box import Box, ltc, ltc_ok, running_box, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -48,27 +46,9 @@ def image(docker_client: object) -> str:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Box]:
-    the_box = Box(tmp_path_factory.mktemp("box"),
-                  env={"LATTICE_ROUTER_COLD_START_TIMEOUT": str(HOLD_BOUND_S)})
-    the_box.start()
-    try:
-        ltc_ok(the_box, "target", f"{the_box.domain}:{the_box.router_port}")
+    with running_box(tmp_path_factory.mktemp("box"),
+                     env={"LATTICE_ROUTER_COLD_START_TIMEOUT": str(HOLD_BOUND_S)}) as the_box:
         yield the_box
-    finally:
-        the_box.stop()
-
-
-def ltc(box: Box, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
-        capture_output=True, timeout=timeout, check=False,
-    )
-
-
-def ltc_ok(box: Box, *args: str) -> str:
-    result = ltc(box, *args)
-    assert result.returncode == 0, f"ltc {' '.join(args)}: {result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def labels(box: Box, app: str) -> list[str]:

@@ -4,8 +4,6 @@ log aggregator, and submit-task / task / cancel-task / delete-task with their ex
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,28 +11,15 @@ from pathlib import Path
 import pytest
 
 from lattice.cli.exit_codes import ExitCode
-from tests.integration.box import Box, wait_for
+from tests.integration.box import Box, ltc, running_box, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def ltc(box: Box, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
-        capture_output=True, timeout=timeout, check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Box]:
-    the_box = Box(tmp_path_factory.mktemp("box"))
-    the_box.start()
-    try:
-        result = ltc(the_box, "target", f"{the_box.domain}:{the_box.router_port}")
-        assert result.returncode == 0, result.stderr
+    with running_box(tmp_path_factory.mktemp("box")) as the_box:
         yield the_box
-    finally:
-        the_box.stop()
 
 
 def test_run_task_streams_its_output_and_exits_with_its_status(box: Box, demo_image: str

@@ -5,8 +5,6 @@ submit-lrp creates, then updates, and refuses to change what cannot be updated."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -16,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lattice.images import build_busybox_image
-from tests.integration.box import Box, wait_for
+from tests.integration.box import Box, ltc, ltc_ok, running_box, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,19 +38,6 @@ def versioned_image(version: str) -> str:
                                {"www/cgi-bin/index.cgi": (cgi, 0o755)})
 
 
-def ltc(box: Box, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lattice.cli.ltc", *args], env=box.ltc_env, text=True,
-        capture_output=True, timeout=timeout, check=False,
-    )
-
-
-def ltc_ok(box: Box, *args: str) -> str:
-    result = ltc(box, *args)
-    assert result.returncode == 0, f"ltc {' '.join(args)}: {result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def images(docker_client: object) -> tuple[str, str]:
     return versioned_image("v1"), versioned_image("v2")
@@ -60,13 +45,8 @@ def images(docker_client: object) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, images: tuple[str, str]) -> Iterator[Box]:
-    the_box = Box(tmp_path_factory.mktemp("box"))
-    the_box.start()
-    try:
-        ltc_ok(the_box, "target", f"{the_box.domain}:{the_box.router_port}")
+    with running_box(tmp_path_factory.mktemp("box"), ltc_timeout=150) as the_box:
         yield the_box
-    finally:
-        the_box.stop()
 
 
 @dataclass
