@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
+if TYPE_CHECKING:
+    # Only the servers need aiohttp here; `ltc` reads Credentials and must not pay its import.
+    from aiohttp import web
+    from aiohttp.typedefs import Middleware
 
 USERNAME_ENV = "LATTICE_USERNAME"
 PASSWORD_ENV = "LATTICE_PASSWORD"  # noqa: S105 - the name of a variable, not a password
@@ -34,6 +36,8 @@ class Credentials:
 
     def matches(self, authorization: str | None) -> bool:
         """Constant-time check of an Authorization header against these credentials."""
+        import hmac  # only the servers check credentials; ltc, which only sends them, skips it
+
         if not authorization or not authorization.startswith("Basic "):
             return False
         try:
@@ -60,7 +64,7 @@ def from_env(environ: dict[str, str] | None = None) -> Credentials | None:
     return Credentials(username, password)
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
 
 def unauthorized_body() -> dict[str, object]:
@@ -71,6 +75,8 @@ def basic_auth_middleware(
     credentials: Credentials | None, *, open_paths: Iterable[str] = ("/health",)
 ) -> Middleware:
     """aiohttp middleware: 401 without the box's credentials (no-op for an open box)."""
+    from aiohttp import web
+
     exempt = frozenset(open_paths)
 
     @web.middleware

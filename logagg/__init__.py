@@ -10,15 +10,48 @@ Public surface, the only names other packages import:
     crashes, firehose   crash logs of an app; every app's lines (logagg.client)
     CrashRecord     one instance's last crash: exit status, reason, last lines (logagg.crashes)
     LogStreamError  what tail and recent raise (logagg.errors)
+
+The plain data types are imported here; the rest (the client on aiohttp, the publisher, the
+server with etcd, gRPC and aiohttp.web) on first use (PEP 562), so that `ltc`, which reads
+envelopes and crash records, does not pay for the server each time it starts.
 """
 
-from logagg.client import crashes, firehose, recent, tail
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from logagg.config import LogaggConfig
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
 from logagg.errors import LogStreamError
-from logagg.main import serve
-from logagg.publisher import LogPublisher
+
+# Importing the submodule logagg.crashes bound its name here; the package's `crashes` is the
+# client function (below), so drop the module's binding for __getattr__ to find it.
+globals().pop("crashes", None)
+
+if TYPE_CHECKING:
+    from logagg.client import crashes, firehose, recent, tail
+    from logagg.main import serve
+    from logagg.publisher import LogPublisher
+
+_MODULE_OF = {
+    "crashes": "logagg.client",
+    "firehose": "logagg.client",
+    "recent": "logagg.client",
+    "tail": "logagg.client",
+    "serve": "logagg.main",
+    "LogPublisher": "logagg.publisher",
+}
 
 __all__ = ["CrashRecord", "Envelope", "LogPublisher", "LogStreamError", "LogaggConfig", "crashes",
            "firehose", "recent", "serve", "tail"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'logagg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value     # later look-ups skip this function
+    return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from lattice.cli.exit_codes import ExitCode
 from lattice.client.app_spec import parse_duration
 from lattice.client.connection import Connection
 from lattice.client.receptor import CellState
-from lattice.client.smoke import SmokeTestFailed, StepResult, run_smoke_test
 from lattice.images import DEMO_IMAGE
 from lattice.models import ActualLRP
 
@@ -60,6 +58,8 @@ def visualize(obj: LtcContext, rate: str | None, as_json: bool) -> None:
         interval = None if rate is None else parse_duration(rate)
 
         async def show(connection: Connection) -> None:
+            import asyncio  # not at the top: `ltc create` and `ltc --help` do without it
+
             while True:
                 found, actuals = await _cells_and_actuals(connection)
                 if as_json:
@@ -101,6 +101,9 @@ def version(obj: LtcContext, as_json: bool) -> None:
 @click.pass_obj
 def smoke_test(obj: LtcContext, image: str, timeout: str) -> None:
     """Smoke-test the box: create an app, route to it, scale to 3, read its logs, remove it."""
+    # Imported here: the smoke test runs on aiohttp, which the other commands do without.
+    from lattice.client.smoke import SmokeTestFailed, StepResult, run_smoke_test
+
     with reported_errors():
         timeout_s = parse_duration(timeout)
 

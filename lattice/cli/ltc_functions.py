@@ -12,7 +12,6 @@ import click
 
 from lattice.cli import messages
 from lattice.client.connection import Connection
-from lattice.client.functions import function_client, function_request, wait_routed
 from lattice.models.errors import Problems
 from lattice.models.function import (
     DEFAULT_CONCURRENCY,
@@ -60,6 +59,7 @@ def create(ctx: click.Context, name: str, image: str, command: tuple[str, ...],
            queue: int, timeout: str) -> None:
     """Create function NAME: each POST to NAME.<domain> runs COMMAND in IMAGE once."""
     from lattice.cli.ltc import reported_errors
+    from lattice.client.functions import function_client, function_request, wait_routed
 
     with reported_errors():
         request = function_request(
@@ -85,6 +85,7 @@ def create(ctx: click.Context, name: str, image: str, command: tuple[str, ...],
 def list_functions(ctx: click.Context, as_json: bool) -> None:
     """List the functions, with their URLs."""
     from lattice.cli.ltc import reported_errors
+    from lattice.client.functions import function_client
 
     with reported_errors():
         async def work(connection: Connection) -> tuple[list[Function], list[str]]:
@@ -104,6 +105,7 @@ def remove(ctx: click.Context, name: str) -> None:
     """Remove function NAME; runs in flight finish."""
     from lattice.cli.ltc import reported_errors
     from lattice.client.errors import InvalidInput
+    from lattice.client.functions import function_client
 
     with reported_errors():
         problems = Problems()

@@ -16,7 +16,6 @@ from lattice.cli import messages
 from lattice.client.app_runner import AppStatus
 from lattice.client.connection import Connection
 from lattice.client.errors import AppNotFound, LogStreamFailed
-from lattice.client.logs import DEBUG_APP_ID, crash_logs, recent_logs, tail_logs
 from logagg.crashes import CrashRecord
 
 
@@ -55,6 +54,8 @@ class StatusWithCrashes:
 
 async def status_with_crashes(connection: Connection, app: str) -> StatusWithCrashes:
     """The app's status and its crash logs; AppNotFound only if neither knows the app."""
+    from lattice.client.logs import crash_logs  # on aiohttp: imported when used
+
     not_found: AppNotFound | None = None
     status: AppStatus | None = None
     try:
@@ -83,6 +84,7 @@ async def status_with_crashes(connection: Connection, app: str) -> StatusWithCra
 def debug_logs(ctx: click.Context, recent: bool, follow: bool) -> None:
     """Stream the box's own components' logs (app id lattice-debug); Ctrl-C ends."""
     from lattice.cli.ltc import LtcContext, reported_errors  # ltc imports this module
+    from lattice.client.logs import DEBUG_APP_ID
 
     obj: LtcContext = ctx.obj
     with reported_errors():
@@ -95,6 +97,8 @@ def debug_logs(ctx: click.Context, recent: bool, follow: bool) -> None:
 
 async def print_logs(connection: Connection, app: str, *, recent: bool, follow: bool) -> None:
     """`ltc logs`: recent lines only, live lines only, or recent then live with no gap."""
+    from lattice.client.logs import recent_logs, tail_logs  # on aiohttp: imported when used
+
     if recent and not follow:
         for envelope in await recent_logs(connection.session, connection.target, app):
             click.echo(messages.log_line(envelope))

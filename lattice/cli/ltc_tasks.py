@@ -18,7 +18,6 @@ from lattice.cli.exit_codes import ExitCode
 from lattice.client.app_spec import parse_duration
 from lattice.client.connection import Connection
 from lattice.client.errors import InvalidInput
-from lattice.client.tasks import read_task_file, run_and_follow, task_client
 from lattice.models import FieldError, Task
 from lattice.models.desired import APP_NAME_PATTERN
 
@@ -43,6 +42,7 @@ def _check_guid(guid: str) -> None:
 def submit_task(ctx: click.Context, file: Path) -> None:
     """Submit the task described in FILE (JSON, Diego's task fields)."""
     from lattice.cli.ltc import reported_errors
+    from lattice.client.tasks import read_task_file, task_client  # on aiohttp: imported when used
 
     with reported_errors():
         request = read_task_file(file)
@@ -61,6 +61,7 @@ def submit_task(ctx: click.Context, file: Path) -> None:
 def show_task(ctx: click.Context, guid: str, as_json: bool) -> None:
     """Show a task: its state and, once completed, failed, failure reason and result."""
     from lattice.cli.ltc import reported_errors
+    from lattice.client.tasks import task_client  # on aiohttp: imported when used
 
     with reported_errors():
         _check_guid(guid)
@@ -78,6 +79,7 @@ def show_task(ctx: click.Context, guid: str, as_json: bool) -> None:
 def cancel_task(ctx: click.Context, guid: str) -> None:
     """Cancel a task: its container is killed and it completes as failed."""
     from lattice.cli.ltc import reported_errors
+    from lattice.client.tasks import task_client  # on aiohttp: imported when used
 
     with reported_errors():
         _check_guid(guid)
@@ -95,6 +97,7 @@ def cancel_task(ctx: click.Context, guid: str) -> None:
 def delete_task(ctx: click.Context, guid: str) -> None:
     """Delete a completed task."""
     from lattice.cli.ltc import reported_errors
+    from lattice.client.tasks import task_client  # on aiohttp: imported when used
 
     with reported_errors():
         _check_guid(guid)
@@ -125,6 +128,7 @@ def run_task(ctx: click.Context, name: str, image: str, command: tuple[str, ...]
     The task is deleted once it has completed.
     """
     from lattice.cli.ltc import reported_errors
+    from lattice.client.tasks import run_and_follow  # on aiohttp: imported when used
 
     with reported_errors():
         problems: list[FieldError] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,7 +27,6 @@ from lattice.client.errors import (
     WaitTimedOut,
 )
 from lattice.client.receptor import CellState, Info
-from lattice.client.smoke import StepResult
 from lattice.client.target import Target
 from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
 from lattice.models.actual import ActualLRP
@@ -37,6 +36,10 @@ from lattice.models.metrics import InstanceMetrics
 from lattice.models.syslog_drain import redact
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
+
+if TYPE_CHECKING:
+    # smoke.py runs on aiohttp: only `ltc test` imports it, when it runs.
+    from lattice.client.smoke import StepResult
 
 NO_TARGET = (
     "no target set: run `ltc target DOMAIN[:PORT]`, e.g. `ltc target lattice.localhost:8080`"

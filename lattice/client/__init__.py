@@ -1,47 +1,74 @@
 """The ltc client's domain code: the target, the API client, app operations, log tailing.
 
-The `ltc` CLI (lattice/cli/ltc.py) is a thin shell over these.
+The `ltc` CLI (lattice/cli/ltc.py) is a thin shell over these. Each name below is imported from
+its module on first use (PEP 562): importing one small module of this package (errors, target)
+must not import them all, and with them aiohttp and the log client, at every `ltc` start.
 """
 
-from lattice.client.app_runner import (
-    AppRunner,
-    AppStatus,
-    AppSummary,
-    InstanceStatus,
-    Progress,
-    assess,
-    route_urls,
-    wait_until_running,
-)
-from lattice.client.app_spec import (
-    AppSpec,
-    CreateFlags,
-    RouteSpec,
-    build_create_request,
-    parse_create_flags,
-    parse_duration,
-)
-from lattice.client.connection import Connection, connect
-from lattice.client.errors import (
-    ApiError,
-    AppAlreadyExists,
-    AppNotFound,
-    BadTarget,
-    ClientError,
-    ConfigError,
-    InstancesCrashed,
-    InvalidInput,
-    InvalidRequest,
-    LogStreamFailed,
-    PlacementFailed,
-    ProtocolError,
-    WaitFailed,
-    WaitTimedOut,
-)
-from lattice.client.logs import tail_logs
-from lattice.client.receptor import CellState, Info, ReceptorClient
-from lattice.client.resolve import LatticeResolver, static_address
-from lattice.client.target import Target, load_target, parse_target, save_target
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lattice.client.app_runner import (
+        AppRunner,
+        AppStatus,
+        AppSummary,
+        InstanceStatus,
+        Progress,
+        assess,
+        route_urls,
+        wait_until_running,
+    )
+    from lattice.client.app_spec import (
+        AppSpec,
+        CreateFlags,
+        RouteSpec,
+        build_create_request,
+        parse_create_flags,
+        parse_duration,
+    )
+    from lattice.client.connection import Connection, connect
+    from lattice.client.errors import (
+        ApiError,
+        AppAlreadyExists,
+        AppNotFound,
+        BadTarget,
+        ClientError,
+        ConfigError,
+        InstancesCrashed,
+        InvalidInput,
+        InvalidRequest,
+        LogStreamFailed,
+        PlacementFailed,
+        ProtocolError,
+        WaitFailed,
+        WaitTimedOut,
+    )
+    from lattice.client.logs import tail_logs
+    from lattice.client.names import static_address
+    from lattice.client.receptor import CellState, Info, ReceptorClient
+    from lattice.client.resolve import LatticeResolver
+    from lattice.client.target import Target, load_target, parse_target, save_target
+
+_NAMES_BY_MODULE = {
+    "app_runner": ["AppRunner", "AppStatus", "AppSummary", "InstanceStatus", "Progress", "assess",
+                   "route_urls", "wait_until_running"],
+    "app_spec": ["AppSpec", "CreateFlags", "RouteSpec", "build_create_request",
+                 "parse_create_flags", "parse_duration"],
+    "connection": ["Connection", "connect"],
+    "errors": ["ApiError", "AppAlreadyExists", "AppNotFound", "BadTarget", "ClientError",
+               "ConfigError", "InstancesCrashed", "InvalidInput", "InvalidRequest",
+               "LogStreamFailed", "PlacementFailed", "ProtocolError", "WaitFailed",
+               "WaitTimedOut"],
+    "logs": ["tail_logs"],
+    "receptor": ["CellState", "Info", "ReceptorClient"],
+    "names": ["static_address"],
+    "resolve": ["LatticeResolver"],
+    "target": ["Target", "load_target", "parse_target", "save_target"],
+}
+_MODULE_OF = {name: module for module, names in _NAMES_BY_MODULE.items() for name in names}
 
 __all__ = [
     "ApiError",
@@ -85,3 +112,12 @@ __all__ = [
     "tail_logs",
     "wait_until_running",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lattice.client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lattice.client.{module}"), name)
+    globals()[name] = value     # later look-ups skip this function
+    return value

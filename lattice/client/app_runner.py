@@ -2,17 +2,19 @@
 
 No formatting here: the CLI turns these results into text or JSON.
 
-Waiting polls `GET /v1/actual_lrps/{app}` (every 0.05 s by default) until every wanted index is
-RUNNING and no extra index is left, and fails early when the outcome is already known: an
-instance that cannot be placed, or one that keeps crashing.
+Waiting reads `GET /v1/actual_lrps/{app}` until every wanted index is RUNNING and no extra index
+is left, and fails early when the outcome is already known: an instance that cannot be placed,
+or one that keeps crashing. It reads again as soon as the brain's event stream reports a change
+to the app (app_events.py), and otherwise every 0.5 s while the stream is up, every 0.05 s when
+there is none.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from lattice.client.app_spec import AppSpec, build_create_request, check_app_name, check_instances
 from lattice.client.errors import (
@@ -23,11 +25,15 @@ from lattice.client.errors import (
     WaitTimedOut,
 )
 from lattice.client.receptor import ReceptorClient
-from lattice.client.target import Target
+from lattice.client.target import Target, auth_headers
 from lattice.models import ActualLRP, ActualState, DesiredLRP
 from lattice.models.metrics import InstanceMetrics
 
 POLL_INTERVAL_S = 0.05
+# While the brain's events wake the wait, a poll is only the safety net for a missed one.
+POLL_INTERVAL_WITH_EVENTS_S = 0.5
+# How long a wait gives the event stream to open before it polls without it.
+EVENTS_START_TIMEOUT_S = 1.0
 # The restart policy restarts the 1st and 2nd crash at once and backs off from the 3rd (30 s and
 # more), so an instance that has crashed 3 times will not be up within any reasonable wait.
 CRASH_LIMIT = 3
@@ -43,6 +49,30 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 Fetch = Callable[[], Awaitable[list[ActualLRP]]]
+
+
+class Changes(Protocol):
+    """Reports that something may have changed (app_events.AppEvents)."""
+
+    @property
+    def alive(self) -> bool:
+        """Whether changes are being reported: else the wait polls at its own pace."""
+        ...
+
+    async def next(self, timeout_s: float) -> None:
+        """Return when a change was reported since the last call, or after `timeout_s`."""
+        ...
+
+
+class BlockingChanges(Protocol):
+    """`Changes` for a plain thread (app_events.AppEvents)."""
+
+    @property
+    def alive(self) -> bool:
+        ...
+
+    def next_blocking(self, timeout_s: float) -> None:
+        ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +106,54 @@ def assess(app: str, actuals: Sequence[ActualLRP], desired: int, crash_limit: in
     return Assessment(running, running == desired and not extras)
 
 
+class Waiting:
+    """One wait's bookkeeping, shared by the coroutine and the blocking loop below: judge each
+    poll, report what changed, and say how long to pause before the next one."""
+
+    def __init__(
+        self,
+        app: str,
+        desired: int,
+        *,
+        timeout_s: float,
+        on_progress: ProgressCallback | None,
+        poll_interval_s: float,
+        crash_limit: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._app, self._desired, self._timeout_s = app, desired, timeout_s
+        self._on_progress = on_progress
+        self._poll_interval_s = poll_interval_s
+        self._crash_limit = crash_limit
+        self._clock = clock
+        self._deadline = clock() + timeout_s
+        self._reported: tuple[object, ...] | None = None
+
+    def judge(self, fetched: list[ActualLRP]) -> list[ActualLRP] | None:
+        """The instances once all of them run, None to poll again; or a WaitFailed."""
+        app, desired = self._app, self._desired
+        actuals = sorted(fetched, key=lambda a: a.index)
+        verdict = assess(app, actuals, desired, self._crash_limit)
+        # Report changes only: a poll every 0.05 s must not mean a line every 0.05 s.
+        seen = (verdict.running, tuple((a.index, a.state, a.crash_count) for a in actuals))
+        if self._on_progress is not None and seen != self._reported:
+            self._on_progress(Progress(app, verdict.running, desired, tuple(actuals)))
+            self._reported = seen
+        if verdict.failure is not None:
+            raise verdict.failure
+        if verdict.done:
+            return actuals
+        if self._clock() >= self._deadline:
+            raise WaitTimedOut(app, verdict.running, desired, self._timeout_s)
+        return None
+
+    def pause_s(self, events_flowing: bool) -> float:
+        interval = self._poll_interval_s
+        if events_flowing:
+            interval = max(interval, POLL_INTERVAL_WITH_EVENTS_S)
+        return min(interval, max(0.0, self._deadline - self._clock()))
+
+
 async def wait_until_running(
     fetch: Fetch,
     app: str,
@@ -86,25 +164,48 @@ async def wait_until_running(
     poll_interval_s: float = POLL_INTERVAL_S,
     crash_limit: int = CRASH_LIMIT,
     clock: Callable[[], float] = time.monotonic,
+    changes: Changes | None = None,
 ) -> list[ActualLRP]:
-    """Poll until `desired` instances are RUNNING; the instances, or a WaitFailed."""
-    deadline = clock() + timeout_s
-    reported: tuple[object, ...] | None = None
+    """Poll until `desired` instances are RUNNING; the instances, or a WaitFailed.
+
+    With `changes`, each reported change ends the pause between two polls at once."""
+    import asyncio  # here, not at the top: `ltc create` runs without it (see ltc.py)
+
+    waiting = Waiting(app, desired, timeout_s=timeout_s, on_progress=on_progress,
+                      poll_interval_s=poll_interval_s, crash_limit=crash_limit, clock=clock)
     while True:
-        actuals = sorted(await fetch(), key=lambda a: a.index)
-        verdict = assess(app, actuals, desired, crash_limit)
-        # Report changes only: a poll every 0.05 s must not mean a line every 0.05 s.
-        seen = (verdict.running, tuple((a.index, a.state, a.crash_count) for a in actuals))
-        if on_progress is not None and seen != reported:
-            on_progress(Progress(app, verdict.running, desired, tuple(actuals)))
-            reported = seen
-        if verdict.failure is not None:
-            raise verdict.failure
-        if verdict.done:
-            return actuals
-        if clock() >= deadline:
-            raise WaitTimedOut(app, verdict.running, desired, timeout_s)
-        await asyncio.sleep(min(poll_interval_s, max(0.0, deadline - clock())))
+        found = waiting.judge(await fetch())
+        if found is not None:
+            return found
+        if changes is None:
+            await asyncio.sleep(waiting.pause_s(events_flowing=False))
+        else:
+            await changes.next(waiting.pause_s(events_flowing=changes.alive))
+
+
+def wait_until_running_blocking(
+    fetch: Callable[[], list[ActualLRP]],
+    app: str,
+    desired: int,
+    *,
+    timeout_s: float,
+    on_progress: ProgressCallback | None = None,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    crash_limit: int = CRASH_LIMIT,
+    clock: Callable[[], float] = time.monotonic,
+    changes: BlockingChanges | None = None,
+) -> list[ActualLRP]:
+    """`wait_until_running` without an event loop, for `ltc create`."""
+    waiting = Waiting(app, desired, timeout_s=timeout_s, on_progress=on_progress,
+                      poll_interval_s=poll_interval_s, crash_limit=crash_limit, clock=clock)
+    while True:
+        found = waiting.judge(fetch())
+        if found is not None:
+            return found
+        if changes is None:
+            time.sleep(waiting.pause_s(events_flowing=False))
+        else:
+            changes.next_blocking(waiting.pause_s(events_flowing=changes.alive))
 
 
 @dataclass(frozen=True)
@@ -156,9 +257,11 @@ class AppRunner:
         poll_interval_s: float = POLL_INTERVAL_S,
         crash_limit: int = CRASH_LIMIT,
         clock_ns: Callable[[], int] = time.time_ns,
+        watch_events: bool = True,
     ) -> None:
         self._api = api
         self._target = target
+        self._watch_events = watch_events
         self._poll_interval_s = poll_interval_s
         self._crash_limit = crash_limit
         self._clock_ns = clock_ns
@@ -195,15 +298,26 @@ class AppRunner:
         timeout_s: float,
         on_progress: ProgressCallback | None = None,
     ) -> list[ActualLRP]:
-        return await wait_until_running(
-            lambda: self._api.actual_lrps(app),
-            app,
-            instances,
-            timeout_s=timeout_s,
-            on_progress=on_progress,
-            poll_interval_s=self._poll_interval_s,
-            crash_limit=self._crash_limit,
-        )
+        events = None
+        if self._watch_events:
+            from lattice.client.app_events import AppEvents
+
+            events = AppEvents(self._api.base_url, app, auth_headers(self._target))
+            await events.start(min(EVENTS_START_TIMEOUT_S, timeout_s))
+        try:
+            return await wait_until_running(
+                lambda: self._api.actual_lrps(app),
+                app,
+                instances,
+                timeout_s=timeout_s,
+                on_progress=on_progress,
+                poll_interval_s=self._poll_interval_s,
+                crash_limit=self._crash_limit,
+                changes=events,
+            )
+        finally:
+            if events is not None:
+                events.close()
 
     async def remove(self, app: str) -> None:
         check_app_name(app)

@@ -7,7 +7,6 @@ runs that version and is RUNNING, and the rollout's spare instance is gone.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -209,6 +208,8 @@ async def wait_until_updated(
     on_progress: ProgressCallback | None = None, poll_interval_s: float = POLL_INTERVAL_S,
     crash_limit: int = CRASH_LIMIT, clock: Callable[[], float] = time.monotonic,
 ) -> None:
+    import asyncio  # here, not at the top: `ltc create` and `ltc --help` do without it (ltc.py)
+
     deadline = clock() + timeout_s
     reported: object = None
     while True:

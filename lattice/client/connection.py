@@ -1,47 +1,71 @@
-"""One HTTP session per command, resolving the box's names (resolve.py) for every request.
+"""What one ltc command talks to the box through.
 
-API calls and the log WebSocket share it, so `receptor.<domain>` and `doppler.<domain>` reach
-the router's address while their Host header keeps the real name.
+API calls go over `HttpTransport` (api_transport.py: http.client, no aiohttp). The log
+WebSocket and the other streams use an aiohttp session, made on first use of
+`Connection.session` (so aiohttp is imported only by the commands that stream); it resolves
+the box's names (resolve.py), so `doppler.<domain>` reaches the router's address while the Host
+header keeps the real name.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import aiohttp
-
+from lattice.client.api_transport import HttpTransport
 from lattice.client.app_runner import AppRunner
 from lattice.client.receptor import ReceptorClient
-from lattice.client.resolve import LatticeResolver
-from lattice.client.target import Target
+from lattice.client.target import Target, auth_headers
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from lattice.client.resolve import LatticeResolver
 
 
-@dataclass(frozen=True)
 class Connection:
-    target: Target
-    session: aiohttp.ClientSession
-    receptor: ReceptorClient
-    apps: AppRunner
+    def __init__(self, target: Target, transport: HttpTransport) -> None:
+        self.target = target
+        self.receptor = ReceptorClient(transport, target.receptor_url)
+        self.apps = AppRunner(self.receptor, target)
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver: LatticeResolver | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """An aiohttp session for streams, with the box's credentials; made on first use."""
+        if self._session is None:
+            import aiohttp
+
+            from lattice.client.resolve import LatticeResolver
+
+            self._resolver = LatticeResolver()
+            # No session-wide timeout: a log tail lasts as long as the user wants. Each API
+            # call carries its own (session_transport.REQUEST_TIMEOUT).
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=self._resolver),
+                timeout=aiohttp.ClientTimeout(total=None),
+                headers=auth_headers(self.target),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._resolver is not None:
+            # The connector closes only resolvers it made itself.
+            await self._resolver.close()
 
 
 @asynccontextmanager
 async def connect(target: Target) -> AsyncIterator[Connection]:
-    resolver = LatticeResolver()
+    transport = HttpTransport(auth_headers(target))
+    connection = Connection(target, transport)
     try:
-        connector = aiohttp.TCPConnector(resolver=resolver)
-        # No session-wide timeout: a log tail lasts as long as the user wants. Each API call
-        # carries its own (receptor.REQUEST_TIMEOUT).
-        # Credentials on the session reach every request: API calls and the log WebSocket.
-        headers = {}
-        if target.credentials is not None:
-            headers["Authorization"] = target.credentials.header()
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None), headers=headers
-        ) as session:
-            receptor = ReceptorClient(session, target.receptor_url)
-            yield Connection(target, session, receptor, AppRunner(receptor, target))
+        yield connection
     finally:
-        # The connector closes only resolvers it made itself.
-        await resolver.close()
+        try:
+            await connection.close()
+        finally:
+            transport.close()

@@ -13,6 +13,7 @@ import aiohttp
 from lattice.client.app_spec import parse_duration, parse_env
 from lattice.client.errors import InvalidInput, ProtocolError
 from lattice.client.receptor import ReceptorClient
+from lattice.client.session_transport import SessionTransport
 from lattice.client.target import Target
 from lattice.models import FieldError, ValidationError
 from lattice.models.errors import Problems
@@ -79,7 +80,7 @@ class FunctionClient(ReceptorClient):
 
 
 def function_client(session: aiohttp.ClientSession, target: Target) -> FunctionClient:
-    return FunctionClient(session, target.receptor_url)
+    return FunctionClient(SessionTransport(session), target.receptor_url)
 
 
 async def wait_routed(session: aiohttp.ClientSession, url: str,

@@ -13,22 +13,18 @@ Every failure comes out as one of `lattice.client.errors` (drawn there):
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiohttp
-
+from lattice.client.api_transport import HttpTransport, Reply, Transport
 from lattice.client.errors import ApiError, BadTarget, ProtocolError
 from lattice.models import ActualLRP, CellPresence, DesiredLRP, Route, RunInfo, SchedulingInfo
 from lattice.models.metrics import InstanceMetrics
 
-# The router marks its own error answers with this header (gorouter's X-Cf-RouterError).
-ROUTER_ERROR_HEADER = "X-Cf-RouterError"
 T = TypeVar("T")
-
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
 
 
 @dataclass(frozen=True)
@@ -62,10 +58,10 @@ def _route_to_dict(route: Route) -> dict[str, Any]:
 
 
 class ReceptorClient:
-    """One method per API call. The session decides how names resolve (see resolve.py)."""
+    """One method per API call. The transport decides how names resolve (api_transport.py)."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
-        self._session = session
+    def __init__(self, transport: Transport, base_url: str) -> None:
+        self._transport = transport
         self._base_url = base_url.rstrip("/")
 
     @property
@@ -162,27 +158,60 @@ class ReceptorClient:
 
     async def _call(self, method: str, path: str, *, body: Any = None) -> Any:
         """Send one request; the decoded JSON answer (None for an empty one) or an error."""
-        url = self._base_url + path
-        try:
-            async with self._session.request(
-                method, url, json=body, timeout=REQUEST_TIMEOUT
-            ) as response:
-                text = await response.text()
-                status = response.status
-                router_error = response.headers.get(ROUTER_ERROR_HEADER)
-        except TimeoutError as exc:  # before OSError, of which it is a subclass
-            raise BadTarget(f"{self._base_url} did not answer {method} {path} in time") from exc
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise BadTarget(f"cannot reach {self._base_url}: {_describe(exc)}") from exc
-        if router_error:
-            raise BadTarget(
-                f"the router answered {status} ({router_error}) for {self._base_url}: "
-                "is the box's API running?"
-            )
-        decoded = _decode(text, status, method, path)
-        if status >= 400:
-            raise ApiError.from_body(status, decoded)
-        return decoded
+        with reaching(self._base_url, method, path):
+            reply = await self._transport.request(method, self._base_url + path, body)
+        return answer(self._base_url, method, path, reply)
+
+
+class BlockingReceptorClient:
+    """The calls `ltc create` makes, without an event loop (ltc.py says why): the same
+    requests, answers and errors as ReceptorClient's."""
+
+    def __init__(self, transport: HttpTransport, base_url: str) -> None:
+        self._transport = transport
+        self._base_url = base_url.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def create_desired_lrp(self, request: Mapping[str, Any]) -> DesiredLRP:
+        data = self._call("POST", "/v1/desired_lrps", body=request)
+        return _parse(lambda: desired_lrp_from_dict(data), "desired LRP", data)
+
+    def actual_lrps(self, process_guid: str) -> list[ActualLRP]:
+        data = self._call("GET", f"/v1/actual_lrps/{process_guid}")
+        return _parse(lambda: [ActualLRP.from_dict(item) for item in data],
+                      "actual LRP list", data)
+
+    def _call(self, method: str, path: str, *, body: Any = None) -> Any:
+        with reaching(self._base_url, method, path):
+            reply = self._transport.request_blocking(method, self._base_url + path, body)
+        return answer(self._base_url, method, path, reply)
+
+
+@contextlib.contextmanager
+def reaching(base_url: str, method: str, path: str) -> Iterator[None]:
+    """A transport's failure to get an answer -> BadTarget, saying which."""
+    try:
+        yield
+    except TimeoutError as exc:  # before OSError, of which it is a subclass
+        raise BadTarget(f"{base_url} did not answer {method} {path} in time") from exc
+    except OSError as exc:
+        raise BadTarget(f"cannot reach {base_url}: {_describe(exc)}") from exc
+
+
+def answer(base_url: str, method: str, path: str, reply: Reply) -> Any:
+    """The decoded JSON of an answer (None for an empty one), or the error it stands for."""
+    if reply.router_error:
+        raise BadTarget(
+            f"the router answered {reply.status} ({reply.router_error}) for {base_url}: "
+            "is the box's API running?"
+        )
+    decoded = _decode(reply.text, reply.status, method, path)
+    if reply.status >= 400:
+        raise ApiError.from_body(reply.status, decoded)
+    return decoded
 
 
 def _describe(exc: BaseException) -> str:

@@ -55,6 +55,13 @@ class Target:
         return self.url_for(f"doppler.{self.domain}")
 
 
+def auth_headers(target: Target) -> dict[str, str]:
+    """Credentials reach every request: API calls, event streams and the log WebSocket."""
+    if target.credentials is None:
+        return {}
+    return {"Authorization": target.credentials.header()}
+
+
 def parse_target(text: str) -> Target:
     """`DOMAIN[:PORT]` -> Target; InvalidInput naming what is wrong."""
     raw = text.strip()

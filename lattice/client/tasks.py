@@ -25,6 +25,7 @@ from lattice.client.errors import (
 )
 from lattice.client.logs import tail_logs
 from lattice.client.receptor import ReceptorClient
+from lattice.client.session_transport import SessionTransport
 from lattice.client.target import Target
 from lattice.models import FieldError, Task, TaskState
 from logagg.envelope import Envelope
@@ -67,7 +68,7 @@ class TaskClient(ReceptorClient):
 
 
 def task_client(session: aiohttp.ClientSession, target: Target) -> TaskClient:
-    return TaskClient(session, target.receptor_url)
+    return TaskClient(SessionTransport(session), target.receptor_url)
 
 
 def read_task_file(path: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from lattice.cli.ltc import cli
 from lattice.client.connection import connect
 from lattice.client.errors import BadTarget, ProtocolError
 from lattice.client.receptor import ReceptorClient
+from lattice.client.session_transport import SessionTransport
 from lattice.client.target import Target
 
 pytestmark = pytest.mark.integration
@@ -99,7 +100,7 @@ async def not_a_lattice() -> AsyncIterator[int]:
 
 async def test_something_else_at_the_target_is_named_as_such(not_a_lattice: int) -> None:
     async with aiohttp.ClientSession() as session:
-        client = ReceptorClient(session, f"http://127.0.0.1:{not_a_lattice}")
+        client = ReceptorClient(SessionTransport(session), f"http://127.0.0.1:{not_a_lattice}")
         with pytest.raises(BadTarget, match="not a lattice"):
             await client.info()
         with pytest.raises(ProtocolError, match="non-JSON"):

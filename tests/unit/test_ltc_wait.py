@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
-from lattice.client.app_runner import Progress, assess, uptime_s, wait_until_running
+from lattice.client.app_runner import (
+    POLL_INTERVAL_WITH_EVENTS_S,
+    Progress,
+    assess,
+    uptime_s,
+    wait_until_running,
+)
 from lattice.client.errors import InstancesCrashed, PlacementFailed, WaitTimedOut
 from lattice.models import ActualLRP, ActualState
 
@@ -108,3 +115,38 @@ async def test_wait_fails_at_once_on_a_placement_error() -> None:
 def test_uptime_only_while_running() -> None:
     assert uptime_s(lrp(0, R), now_ns=2_500_000_001) == pytest.approx(2.5)
     assert uptime_s(lrp(0, C), now_ns=2_500_000_001) is None
+
+
+class ScriptedChanges:
+    """Reports a change before every poll but the first; `alive` as the event stream says."""
+
+    def __init__(self, alive: bool = True) -> None:
+        self.alive = alive
+        self.pauses: list[float] = []
+
+    async def next(self, timeout_s: float) -> None:
+        self.pauses.append(timeout_s)
+
+
+async def test_a_reported_change_ends_the_pause_at_once() -> None:
+    """With a poll interval of an hour, only the reported changes can finish this wait."""
+    script = Script([[lrp(0, U)], [lrp(0, C)], [lrp(0, R)]])
+    changes = ScriptedChanges()
+    found = await asyncio.wait_for(
+        wait_until_running(script.fetch, "web", 1, timeout_s=10_000, poll_interval_s=3600,
+                           clock=script.clock, changes=changes),
+        timeout=5,
+    )
+    assert [a.state for a in found] == [R]
+    assert script.fetches == 3
+    assert len(changes.pauses) == 2
+
+
+async def test_the_pause_is_the_safety_net_while_events_flow_and_the_usual_one_without() -> None:
+    flowing, silent = ScriptedChanges(alive=True), ScriptedChanges(alive=False)
+    for changes in (flowing, silent):
+        script = Script([[lrp(0, U)], [lrp(0, R)]])
+        await wait_until_running(script.fetch, "web", 1, timeout_s=100, poll_interval_s=0.05,
+                                 clock=script.clock, changes=changes)
+    assert flowing.pauses == [POLL_INTERVAL_WITH_EVENTS_S]
+    assert silent.pauses == [0.05]
