@@ -40,3 +40,22 @@ def test_beyond_the_limit_lines_are_dropped_and_counted() -> None:
     logs.flush()
     assert len(sink.envelopes) == applogs.MAX_PENDING
     assert sink.envelopes[-1].message.startswith(f'h - "GET /{applogs.MAX_PENDING - 1}"')
+
+
+def test_envelopes_equal_those_built_by_the_constructor() -> None:
+    # flush() fills the frozen dataclass's __dict__ itself (faster than its __init__): the
+    # result must be indistinguishable from a normally built envelope.
+    assert applogs._ENVELOPE_BY_DICT, "Envelope changed shape: the fast path is off"
+    sink = Collected()
+    logs = AppLogs(sink)
+    logs.add("web", 3, b"web.x", b"POST", b"/\xe9", 502, 1.5, b"::1")
+    logs.flush()
+    (envelope,) = sink.envelopes
+    expected = Envelope("web", "RTR", "3", "OUT", envelope.timestamp,
+                        'web.x - "POST /\xe9" 502 response_time:1.500000 app_index:3 '
+                        'x_forwarded_for:"::1"')
+    assert envelope == expected
+    assert type(envelope) is Envelope
+    assert hash(envelope) == hash(expected)
+    assert envelope.to_dict() == expected.to_dict()
+    assert vars(envelope) == vars(expected)
