@@ -23,20 +23,26 @@ class InFlight:
     __slots__ = ("_counts",)
 
     def __init__(self) -> None:
-        self._counts: dict[Endpoint, int] = {}
+        # Keyed by `Endpoint.identity`: equal endpoints (rebuilt by a table change) share a
+        # count, as with the endpoint as key, without a Python-level __hash__ per access.
+        self._counts: dict[tuple[str, int, str, int, str], int] = {}
 
     def started(self, endpoint: Endpoint) -> None:
-        self._counts[endpoint] = self._counts.get(endpoint, 0) + 1
+        counts = self._counts
+        key = endpoint.identity
+        counts[key] = counts.get(key, 0) + 1
 
     def ended(self, endpoint: Endpoint) -> None:
-        count = self._counts.get(endpoint, 0) - 1
+        counts = self._counts
+        key = endpoint.identity
+        count = counts.get(key, 0) - 1
         if count > 0:
-            self._counts[endpoint] = count
+            counts[key] = count
         else:
-            self._counts.pop(endpoint, None)    # endpoints come and go: keep the map small
+            counts.pop(key, None)    # endpoints come and go: keep the map small
 
     def of(self, endpoint: Endpoint) -> int:
-        return self._counts.get(endpoint, 0)
+        return self._counts.get(endpoint.identity, 0)
 
     def total(self) -> int:
         return sum(self._counts.values())

@@ -30,6 +30,11 @@ class Endpoint:
     instance_guid: str
     # The X-CF-* request header lines for this endpoint, built once instead of per request.
     app_headers: bytes = field(init=False, repr=False, compare=False)
+    # The compared fields as a tuple: a dict keyed by it hashes in C, where the dataclass's
+    # __hash__ is a Python call (the in-flight counts use it twice per request).
+    identity: tuple[str, int, str, int, str] = field(init=False, repr=False, compare=False)
+    # Where the connection pool keeps idle connections: one pool per address and port.
+    address_key: tuple[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lines = (
@@ -39,6 +44,12 @@ class Endpoint:
             else b""
         )
         object.__setattr__(self, "app_headers", lines)
+        object.__setattr__(
+            self,
+            "identity",
+            (self.address, self.port, self.process_guid, self.index, self.instance_guid),
+        )
+        object.__setattr__(self, "address_key", (self.address, self.port))
 
     def __str__(self) -> str:
         return f"{self.address}:{self.port}"

@@ -67,6 +67,10 @@ BUFFER_LIMIT = 64 * 1024
 # One sweep for everything is far cheaper than a timer armed and cancelled on every request.
 SWEEP_INTERVAL_S = 1.0
 
+# Two writes held during one backend read (the usual head and body) are joined into one
+# buffer when together at most this long; larger bodies go out as they are, uncopied.
+_JOIN_LIMIT = 16 * 1024
+
 # Reasons for not reading from the client; reading resumes when none is left.
 _PAUSE_PIPELINE = 1     # a pipelined request waits for the one before it
 _PAUSE_BACKEND = 2      # the backend's write buffer is full
@@ -195,6 +199,7 @@ class ClientConnection(asyncio.Protocol):
         self._closing = False
         self._eof = False                         # the client shut its sending side
         self._head_bytes = 0
+        self._max_head_bytes = self.config.max_header_bytes
         self._idle_since = self.loop.time()
 
     # -- writing to the client ---------------------------------------------------------------
@@ -220,6 +225,10 @@ class ClientConnection(asyncio.Protocol):
         if held and not self._closing and self._transport is not None:
             if len(held) == 1:
                 self._transport.write(held[0])
+            elif len(held) == 2 and len(held[0]) + len(held[1]) <= _JOIN_LIMIT:
+                # A head and a small body: copying them into one buffer costs less than
+                # the transport's handling of several.
+                self._transport.write(held[0] + held[1])
             else:
                 self._transport.writelines(held)
 
@@ -356,16 +365,16 @@ class ClientConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         assert self._parsing is not None
         self._head_bytes += len(url)
-        if self._head_bytes > self.config.max_header_bytes:
-            raise _BadRequest(f"request head larger than {self.config.max_header_bytes} bytes")
+        if self._head_bytes > self._max_head_bytes:
+            raise _BadRequest(f"request head larger than {self._max_head_bytes} bytes")
         self._parsing.target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         exchange = self._parsing
         assert exchange is not None
         self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self.config.max_header_bytes:
-            raise _BadRequest(f"request head larger than {self.config.max_header_bytes} bytes")
+        if self._head_bytes > self._max_head_bytes:
+            raise _BadRequest(f"request head larger than {self._max_head_bytes} bytes")
         exchange.headers.append((name, value))
         size = len(name)
         # Compare lengths first: most headers are none of these, and that costs no lower().
@@ -407,8 +416,9 @@ class ClientConnection(asyncio.Protocol):
 
     # -- exchanges ---------------------------------------------------------------------------
 
-    def exchange_finished(self, exchange: Exchange) -> None:
-        """`exchange` has written its whole response: close, or start the next request."""
+    def exchange_finished(self, exchange: Exchange, now: float) -> None:
+        """`exchange` has written its whole response (at loop time `now`): close, or start the
+        next request."""
         if exchange is not self._current:
             return
         self._current = None
@@ -425,14 +435,14 @@ class ClientConnection(asyncio.Protocol):
                 following.start()
             return
         self.resume(_PAUSE_PIPELINE)
-        self._after_exchange_activity()
+        self._after_exchange_activity(now)
 
-    def _after_exchange_activity(self) -> None:
+    def _after_exchange_activity(self, now: float | None = None) -> None:
         if self._current is None and self._parsing is None and not self._queue:
             if self.proxy.shutting_down or self._eof:
                 self.close()
             else:
-                self._idle_since = self.loop.time()
+                self._idle_since = self.loop.time() if now is None else now
 
     def _refuse(self, message: str) -> None:
         """The client sent something unparseable or refused: answer 400 if it is our turn."""
@@ -816,17 +826,19 @@ class Exchange:
             self.client.write(data)
 
     def on_response_end(self, reusable: bool) -> None:
+        client = self.client
         if self._framing is Framing.CHUNKED:
-            self.client.write(LAST_CHUNK)
+            client.write(LAST_CHUNK)
+        now = client.loop.time()
         backend, self.backend = self.backend, None
         if backend is not None:
             # A backend that answered before the whole request was sent still expects the
             # rest of it: that connection cannot carry another request.
             if reusable and self.request_done:
-                self.client.proxy.upstream.release(backend, self.client.loop.time())
+                client.proxy.upstream.release(backend, now)
             else:
                 backend.close()
-        self._finish()
+        self._finish(now)
 
     def on_upgraded(self, early_data: bytes) -> None:
         self._tunneling = True
@@ -908,18 +920,24 @@ class Exchange:
         if scaled and self.client.proxy.activator is not None:
             self.client.proxy.activator.request_ended(scaled)
 
-    def _finish(self) -> None:
+    def _finish(self, now: float | None = None) -> None:
+        """The response is out, at loop time `now` (read here if not given)."""
         self._finished = True
-        self._uncount()
-        self._unscale()
-        self._record()
-        self.client.exchange_finished(self)
+        if self._counted is not None:
+            self._uncount()
+        if self._scaled:
+            self._unscale()
+        client = self.client
+        if now is None:
+            now = client.loop.time()
+        self._record(now)
+        client.exchange_finished(self, now)
 
-    def _record(self) -> None:
+    def _record(self, now: float) -> None:
         """Count the request, log it at debug level, and send an RTR line to the app's logs."""
         client = self.client
         proxy = client.proxy
-        duration_s = client.loop.time() - self._started_at
+        duration_s = now - self._started_at
         endpoint = self._endpoint
         app = endpoint.process_guid if endpoint is not None else ""
         proxy.metrics.request_done(app, self._status, duration_s)

@@ -90,9 +90,14 @@ class BackendConnection(asyncio.Protocol):
     def reading_paused(self) -> bool:
         return self._reading_paused
 
-    def detach(self) -> None:
-        """Forget the sink: whatever happens to this connection now concerns nobody."""
+    def park(self, now: float) -> None:
+        """Wait in the pool from loop time `now`: no sink, and reading, so that a backend
+        closing the connection is noticed while it waits."""
         self._sink = None
+        self.idle_since = now
+        if self._reading_paused and self._transport is not None:
+            self._reading_paused = False
+            self._transport.resume_reading()
 
     def close(self) -> None:
         self._sink = None
@@ -157,23 +162,23 @@ class BackendConnection(asyncio.Protocol):
     # -- httptools callbacks -----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        # Fresh lists even for a response nobody asked for (below): what it collects goes
+        # nowhere, and the status and header callbacks need no check of their own.
+        self._reason = b""
+        self._headers = []
         if self._ended:
             # A second response in one read: the backend answered something nobody asked.
             # It is dropped, and the connection is not reused.
             self._unasked = True
             return
         self._status = 0
-        self._reason = b""
-        self._headers = []
         self._until_close = False
 
     def on_status(self, status: bytes) -> None:
-        if not self._unasked:
-            self._reason += status      # llhttp may deliver it in pieces
+        self._reason += status      # llhttp may deliver it in pieces
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._unasked:
-            self._headers.append((name, value))
+        self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._unasked:
@@ -236,7 +241,7 @@ class Upstream:
 
     def acquire(self, endpoint: Endpoint) -> BackendConnection | None:
         """An idle connection to `endpoint`, the most recently used first; None if there is none."""
-        idle = self._idle.get((endpoint.address, endpoint.port))
+        idle = self._idle.get(endpoint.address_key)
         while idle:
             conn = idle.pop()
             if not conn.closed:
@@ -258,21 +263,19 @@ class Upstream:
 
     def release(self, conn: BackendConnection, now: float) -> None:
         """Take back a connection whose response has fully ended; close it if the pool is full."""
-        key = (conn.endpoint.address, conn.endpoint.port)
+        key = conn.endpoint.address_key
         idle = self._idle.get(key)
         if idle is None:
             idle = self._idle[key] = []
         if self._closed or conn.closed or len(idle) >= self._max_idle:
             conn.close()
             return
-        conn.detach()
-        conn.resume_reading()        # so that a backend closing it is noticed while it waits
-        conn.idle_since = now
+        conn.park(now)
         idle.append(conn)
 
     def forget(self, conn: BackendConnection) -> None:
         """`conn` has closed: it must never be handed out again."""
-        idle = self._idle.get((conn.endpoint.address, conn.endpoint.port))
+        idle = self._idle.get(conn.endpoint.address_key)
         if idle is not None and conn in idle:
             idle.remove(conn)
 
@@ -286,7 +289,7 @@ class Upstream:
                 del self._idle[key]
 
     def idle_count(self, endpoint: Endpoint) -> int:
-        return len(self._idle.get((endpoint.address, endpoint.port), ()))
+        return len(self._idle.get(endpoint.address_key, ()))
 
     def close(self) -> None:
         """Close every idle connection and pool no more (shutdown)."""

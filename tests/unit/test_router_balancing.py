@@ -49,6 +49,19 @@ def test_in_flight_counts_go_back_to_nothing() -> None:
     assert in_flight.total() == 0
 
 
+def test_in_flight_counts_follow_equal_endpoints() -> None:
+    # A table change rebuilds endpoints: an equal one must see the count of the one it replaces.
+    in_flight = InFlight()
+    in_flight.started(A)
+    rebuilt = Endpoint(A.address, A.port, A.process_guid, A.index, A.instance_guid)
+    assert rebuilt is not A
+    assert in_flight.of(rebuilt) == 1
+    other_instance = Endpoint(A.address, A.port, A.process_guid, A.index, "another-guid")
+    assert in_flight.of(other_instance) == 0
+    in_flight.ended(rebuilt)
+    assert in_flight.of(A) == 0
+
+
 def test_least_connections_of_nothing_is_none() -> None:
     assert LeastConnection(InFlight()).pick(()) is None
 
