@@ -162,6 +162,44 @@ def router(etcd_endpoint: str, *, cpus: str, workers: int = 1,
                 sys.stderr.write(output.read().decode(errors="replace")[-4000:])
 
 
+@contextmanager
+def logagg(etcd_endpoint: str, *, cpu: int) -> Iterator[None]:
+    """A log aggregator pinned to `cpu`, registered in etcd: routers started on this etcd
+    publish their RTR lines to it."""
+    argv = ["taskset", "-c", str(cpu), sys.executable, "-m", "lattice.cli.server", "logagg",
+            "--etcd", etcd_endpoint, "--port", "0", "--json-logs"]
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            asyncio.run(_wait_for_aggregator(etcd_endpoint, process))
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.returncode not in (0, -15):
+                output.seek(0)
+                sys.stderr.write(output.read().decode(errors="replace")[-4000:])
+
+
+async def _wait_for_aggregator(etcd_endpoint: str, process: subprocess.Popen[bytes],
+                               timeout_s: float = 30.0) -> None:
+    client = Etcd(etcd_endpoint)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not (await client.get_prefix(keys.SERVICES + "doppler/"))[0]:
+            if process.poll() is not None:
+                raise RuntimeError(f"the log aggregator exited ({process.returncode})")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no log aggregator registered in {timeout_s} s")
+            await asyncio.sleep(0.05)
+    finally:
+        await client.close()
+
+
 NGINX_PROXY_CONF = """\
 worker_processes 1;
 daemon off;

@@ -1,11 +1,14 @@
 """Router vs nginx: requests/s and latency through each, to the same two nginx backends.
 
-    python -m bench.router.throughput [--rounds N] [--duration S] [--no-workers-2]
+    python -m bench.router.throughput [--rounds N] [--duration S] [--no-workers-2] [--logagg]
 
 wrk (1 thread, 32 connections) runs on one core, the proxy under test on the other; the
 backends share wrk's core, so the proxy has a core to itself. Each round measures every
 target once, in turn, so that noise from other work on the machine spreads over all of them;
 the best round of each is reported (the least disturbed), and the ratios are taken from those.
+
+Without --logagg no log aggregator runs: the router still formats an RTR line per request and
+hands it to its log publisher, which keeps the newest 10,000 and drops the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--no-workers-2", dest="workers_2", action="store_false",
                         help="skip the router with --workers 2 (on both cores)")
+    parser.add_argument("--logagg", action="store_true",
+                        help="run a log aggregator (on wrk's core), so that the routers "
+                             "publish their RTR lines rather than queue and drop them")
     args = parser.parse_args()
 
     build_backend_image()
@@ -36,6 +42,8 @@ def main() -> None:
         ports = stack.enter_context(fixtures.backends(2, cpu=LOAD_CPU))
         endpoint = stack.enter_context(fixtures.etcd())
         fixtures.register_app(endpoint, ports)
+        if args.logagg:
+            stack.enter_context(fixtures.logagg(endpoint, cpu=LOAD_CPU))
         router_port, router_pid = stack.enter_context(
             fixtures.router(endpoint, cpus=str(PROXY_CPU)))
         nginx_port, nginx_pid = stack.enter_context(fixtures.nginx_proxy(ports, cpu=PROXY_CPU))
