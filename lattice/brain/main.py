@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 import uuid
+from typing import NoReturn
 
 import structlog
 from aiohttp import web
@@ -32,6 +33,22 @@ from lattice.models import DEFAULT_RESTART_POLICY, ServiceRecord
 from lattice.store import Etcd, LeasedRecords, keys
 
 log = structlog.get_logger("lattice.brain")
+
+
+class ComponentStopped(RuntimeError):
+    """A part of the brain that runs for the process's life ended: the process must end too."""
+
+
+async def _until_one_stops(tasks: list[asyncio.Task[None]]) -> NoReturn:
+    """Wait on the brain's long-running parts; raise as soon as one ends. Each runs forever
+    until cancelled, so one that ends has failed: above all the election (a term whose work would
+    not stop, brain/leader.py). A brain without it would serve the API but never lead again;
+    ending the process lets its supervisor start a whole one."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    stopped = done.pop()
+    error = None if stopped.cancelled() else stopped.exception()
+    log.error("brain-component-stopped", component=stopped.get_name(), error=repr(error))
+    raise ComponentStopped(f"{stopped.get_name()} stopped: {error!r}") from error
 
 
 async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> None:
@@ -73,14 +90,15 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
     tasks: list[asyncio.Task[None]] = []
     presence: LeasedRecords | None = None
     try:
-        tasks = [asyncio.create_task(informer.run()) for informer in view.informers]
-        tasks.append(asyncio.create_task(task_view.informer.run()))
-        tasks.append(asyncio.create_task(events.run()))
+        tasks = [asyncio.create_task(informer.run(), name=f"informer {informer.prefix}")
+                 for informer in view.informers]
+        tasks.append(asyncio.create_task(task_view.informer.run(), name="task informer"))
+        tasks.append(asyncio.create_task(events.run(), name="events"))
         await view.wait_synced()
         await task_view.informer.synced.wait()
         # Every brain serves the API; only the leader converges and places (brain/leader.py).
         tasks.append(asyncio.create_task(election.run_while_leader(
-            controller.run, task_controller.run, autoscaler.run)))
+            controller.run, task_controller.run, autoscaler.run), name="leader-election"))
         await runner.setup()
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()
@@ -93,7 +111,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         )
         record_key = keys.service(record.name, record.instance_id)
         presence = LeasedRecords(etcd, {record_key: json.dumps(record.to_dict()).encode()})
-        tasks.append(asyncio.create_task(presence.run()))
+        tasks.append(asyncio.create_task(presence.run(), name="service record"))
         await presence.registered.wait()
         await functions.start()
         await election.first_attempt_done.wait()
@@ -102,7 +120,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
         log.info("brain-started", address=record.address, domain=config.domain)
         if ready is not None:
             ready.set()
-        await asyncio.Event().wait()
+        await _until_one_stops(tasks)
     finally:
         await functions.stop()          # invocations first: they need the store and the API
         await runner.cleanup()          # stop accepting and finish requests in flight
