@@ -13,13 +13,6 @@ import click
 
 from lattice.cli import messages
 from lattice.cli.ltc_autoscale import autoscale_options
-from lattice.client.app_updater import (
-    UpdateFlags,
-    parse_update_flags,
-    read_lrp_file,
-    submit_lrp,
-    update_app,
-)
 from lattice.client.autoscale_flags import AutoscaleFlags
 from lattice.client.connection import Connection
 
@@ -59,6 +52,11 @@ def update(ctx: click.Context, app: str, instances: int | None, routes: tuple[st
     health check before an old one is stopped, and no request is lost meanwhile.
     """
     from lattice.cli.ltc import progress_printer, reported_errors
+    from lattice.client.app_updater import (  # here: every ltc command loads this module
+        UpdateFlags,
+        parse_update_flags,
+        update_app,
+    )
 
     obj: LtcContext = ctx.obj
     with reported_errors():
@@ -86,6 +84,7 @@ def submit_lrp_command(ctx: click.Context, file: Path, timeout: str) -> None:
     """Create the app described in FILE (a DesiredLRP as JSON), or update it if it exists."""
     from lattice.cli.ltc import progress_printer, reported_errors
     from lattice.client.app_spec import parse_duration
+    from lattice.client.app_updater import read_lrp_file, submit_lrp
 
     obj: LtcContext = ctx.obj
     with reported_errors():

@@ -13,8 +13,8 @@ import sys
 
 from lattice.cli.exit_codes import ExitCode
 
-FORBIDDEN = ("aiohttp", "asyncio", "aetcd", "grpc", "logagg.main", "logagg.client", "docker", "structlog",
-             "lattice.store", "lattice.brain", "lattice.cell")
+FORBIDDEN = ("aiohttp", "asyncio", "aetcd", "grpc", "logagg.main", "logagg.client", "docker",
+             "structlog", "lattice.store", "lattice.brain", "lattice.cell")
 
 # Runs `ltc create` as far as it goes against a port that refuses connections, then loads the
 # module its wait would load (the event stream reader), and lists what the interpreter holds.
