@@ -422,7 +422,8 @@ class ClientConnection(asyncio.Protocol):
         if exchange is not self._current:
             return
         self._current = None
-        self.resume(_PAUSE_BACKEND | _PAUSE_BUFFER)
+        if self._paused:
+            self.resume(_PAUSE_BACKEND | _PAUSE_BUFFER)
         if not exchange.keep_alive or self.proxy.shutting_down or (self._eof and not self._queue):
             self.close()
             return
@@ -434,7 +435,8 @@ class ClientConnection(asyncio.Protocol):
             if following.head_complete:
                 following.start()
             return
-        self.resume(_PAUSE_PIPELINE)
+        if self._paused:
+            self.resume(_PAUSE_PIPELINE)
         self._after_exchange_activity(now)
 
     def _after_exchange_activity(self, now: float | None = None) -> None:
