@@ -67,19 +67,18 @@ class AutoscaleDB:
         are stale."""
         if self._view is None:
             return None
-        snapshot = self._view.snapshot(cells_trusted=True)
-        info = snapshot.desired.get(guid)
+        # The app's own records only (the view's index): a wake is on a request's path.
+        info = self._view.desired_of(guid)
         if info is None or info.instances < 1 or info.autoscale is None:
             return None
-        seen_assignments = {(a.cell_id, a.process_guid, a.index): a
-                            for a in snapshot.assignments if a.process_guid == guid}
         compare: list[ModRevisionIs] = []
         puts: list[Put] = []
-        for (app, _), seen in snapshot.actuals.items():
+        for seen in self._view.instances_of(guid):
             actual = seen.actual
-            if app != guid or not actual.paused:
+            if not actual.paused:
                 continue
-            assignment = seen_assignments.get((actual.cell_id, guid, actual.index))
+            assignment = self._view.assignment(
+                keys.assignment(actual.cell_id, guid, actual.index))
             if assignment is None or assignment.instance_guid != actual.instance_guid:
                 return None
             thawed = Assignment(guid, actual.index, actual.instance_guid, info.memory_mb,

@@ -57,8 +57,13 @@ class Autoscaler:
         return {guid: combine(found) for guid, found in grouped.items()}
 
     def plan(self, now_ns: int) -> ScalePlan:
-        snapshot = self._view.snapshot(cells_trusted=True)
-        apps = apps_to_scale(snapshot.desired, snapshot.actuals.values(), self.activity_by_app())
+        # Only the autoscaled apps' instances are read, from the view's index by app: a pass
+        # used to copy a snapshot of every instance of the box, twice a second and on every
+        # activity change (a quarter of the brain's time at 100,000 simulated instances).
+        desired = {guid: info for guid, info in self._view.desired().items()
+                   if info.autoscale is not None}
+        actuals = [seen for guid in desired for seen in self._view.instances_of(guid)]
+        apps = apps_to_scale(desired, actuals, self.activity_by_app())
         return plan_autoscale(apps, now_ns)
 
     async def run(self) -> None:
