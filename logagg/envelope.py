@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from logagg.errors import InvalidEnvelope
@@ -23,7 +23,16 @@ class Envelope:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Field by field rather than dataclasses.asdict, which deep-copies each value through a
+        # recursive walk: this runs for every line the router and the cells publish.
+        return {
+            "app_id": self.app_id,
+            "source_type": self.source_type,
+            "source_instance": self.source_instance,
+            "message_type": self.message_type,
+            "timestamp": self.timestamp,
+            "message": self.message,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Envelope:
