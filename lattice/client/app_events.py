@@ -8,9 +8,11 @@ The events are only a hint that something changed: the wait still reads the inst
 the API and judges them (app_runner.assess), and still polls, slowly while the stream is up and
 at the usual pace once it is not (the brain drops a slow subscriber; a proxy may buffer).
 
-A daemon thread reads the stream with http.client (no aiohttp to import, no task on the event
-loop) and marks each event whose line names the app; `close()` shuts the socket, so the thread
-ends at once.
+The stream asks for the app's events only (`?process_guid=APP`): the brain sends none of the
+other apps' and tasks' events, so a busy box costs the wait nothing. A daemon thread reads the
+stream with http.client (no aiohttp to import, no task on the event loop) and still marks only
+the events whose line names the app, so a brain that ignored the filter would only cost reads;
+`close()` shuts the socket, so the thread ends at once.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import socket
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from lattice.client.api_transport import CONNECT_TIMEOUT_S, Endpoint
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     import asyncio
 
 EVENTS_PATH = "/v1/events"
+FILTER_PARAMETER = "process_guid"
 # The brain sends a heartbeat every 15 s; a stream silent for longer than this is dead.
 READ_TIMEOUT_S = 45.0
 
@@ -46,7 +49,7 @@ class AppEvents:
             raise ValueError(f"not an http URL: {base_url!r}")
         self._endpoint = Endpoint.of(parts.hostname, parts.port or 80)
         self._netloc = parts.netloc
-        self._path = parts.path
+        self._path = f"{parts.path}?{FILTER_PARAMETER}={quote(app, safe='')}"
         self._headers = dict(headers or {})
         # Records are JSON: the app's name appears quoted in every event about it. Another
         # field with the same text only costs one needless fetch.

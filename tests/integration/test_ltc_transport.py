@@ -116,9 +116,11 @@ class EventSource:
     queue: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     authorizations: list[str | None] = field(default_factory=list)
+    filters: list[list[str]] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.authorizations.append(request.headers.get("Authorization"))
+        self.filters.append(request.query.getall("process_guid", []))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         self.subscribed.set()
@@ -153,6 +155,8 @@ async def test_events_about_the_app_wake_the_wait_and_others_do_not(
         await watcher.start(5)
         assert watcher.alive
         assert source.authorizations == ["x"]
+        assert source.filters == [["web"]]    # the brain sends only this app's events
+        # Should one about another app come all the same, it does not wake the wait.
         source.queue.put_nowait(actual_event("other", "RUNNING"))
         source.queue.put_nowait(actual_event("web", "RUNNING"))
         # Woken by the event about "web": no need to wait the whole minute.
