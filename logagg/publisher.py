@@ -4,8 +4,9 @@
                 (oldest dropped      (reconnects with backoff; follows the
                  and counted)         `doppler` service records in etcd)
 
-`emit` never blocks and never raises, and may be called from any thread (the Docker SDK's log
-streams are blocking and run in threads). While the aggregator is away lines wait in the
+`emit` (one line) and `emit_many` (a batch: one lock and at most one wake-up of the sender for
+all of it) never block and never raise, and may be called from any thread (the Docker SDK's
+log streams are blocking and run in threads). While the aggregator is away lines wait in the
 backlog; when it is full the oldest are dropped and counted, and the next frame sent starts
 with one `LGR` "N messages dropped" line per affected app: a loss is never silent.
 
@@ -23,6 +24,7 @@ import dataclasses
 import json
 import threading
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aiohttp
@@ -31,7 +33,7 @@ import structlog
 from lattice.auth import Credentials
 from lattice.models import ServiceRecord
 from lattice.store import Change, Etcd, Informer, keys
-from logagg.envelope import Envelope, dropped_notice, split_message
+from logagg.envelope import MAX_MESSAGE_BYTES, Envelope, dropped_notice, split_message
 from logagg.frames import encode_envelope, join_frame
 
 log = structlog.get_logger("logagg.publisher")
@@ -45,6 +47,9 @@ MAX_FRAME_CHARS = 1024 * 1024
 # not turn into thousands of envelopes.
 MAX_MESSAGE_CHARS = 64 * 1024
 TRUNCATED_SUFFIX = " [truncated]"
+# A UTF-8 character takes at most 4 bytes: a message this short is one envelope, known without
+# encoding it (as is an ASCII one up to MAX_MESSAGE_BYTES; str.isascii() costs nothing).
+_SURELY_ONE_PIECE_CHARS = MAX_MESSAGE_BYTES // 4
 RETRY_INITIAL_S = 0.1
 RETRY_MAX_S = 5.0
 CONNECT_TIMEOUT_S = 5.0
@@ -78,11 +83,23 @@ def _estimated_chars(envelope: Envelope) -> int:
             + len(envelope.source_instance) + 120)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+def _pieces(envelope: Envelope) -> list[Envelope]:
+    """The envelopes that carry `envelope`'s message: cut to MAX_MESSAGE_CHARS, then split into
+    pieces of MAX_MESSAGE_BYTES (same metadata, same timestamp)."""
+    message = envelope.message
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + TRUNCATED_SUFFIX
+    pieces = split_message(message)
+    if len(pieces) == 1:
+        return [envelope if message is envelope.message
+                else dataclasses.replace(envelope, message=message)]
+    return [dataclasses.replace(envelope, message=piece) for piece in pieces]
+
+
+def _is_one_piece(message: str) -> bool:
+    length = len(message)
+    return length <= _SURELY_ONE_PIECE_CHARS or (length <= MAX_MESSAGE_BYTES
+                                                 and message.isascii())
 
 
 def aggregator_addresses(informer: Informer) -> list[str]:
@@ -115,6 +132,12 @@ class LogPublisher:
         self._emitted = 0
         self._resolved = 0              # emitted lines sent, or dropped and reported as such
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The thread that runs run()'s loop: an emit from it sets the event directly. Compared
+        # with threading.get_ident(), not asyncio.get_running_loop() (a getpid() call on 3.11).
+        self._loop_thread: int | None = None
+        # A wake-up from another thread is on its way to the loop (under the lock): later
+        # emits from threads add their lines and leave it at that one call_soon_threadsafe.
+        self._wake_scheduled = False
         self._wakeup = asyncio.Event()            # lines to send, a closed peer, new records
         self._records_changed = asyncio.Event()
         self._records_version = 0                 # counts changes of the `doppler` records
@@ -136,37 +159,53 @@ class LogPublisher:
         A line longer than MAX_MESSAGE_BYTES leaves as several envelopes (same metadata, same
         timestamp), so that no subscriber or drain receives an unbounded message.
         """
-        message = envelope.message
-        if len(message) > MAX_MESSAGE_CHARS:
-            message = message[:MAX_MESSAGE_CHARS] + TRUNCATED_SUFFIX
-        pieces = split_message(message)
-        if len(pieces) == 1:
-            parts = [envelope if message is envelope.message
-                     else dataclasses.replace(envelope, message=message)]
-        else:
-            parts = [dataclasses.replace(envelope, message=piece) for piece in pieces]
+        parts = [envelope] if _is_one_piece(envelope.message) else _pieces(envelope)
+        self._queue(parts)
+
+    def emit_many(self, envelopes: Iterable[Envelope]) -> None:
+        """Queue lines in order, as emit() of each would, for one lock and one wake-up."""
+        parts: list[Envelope] = []
+        for envelope in envelopes:
+            if _is_one_piece(envelope.message):
+                parts.append(envelope)
+            else:
+                parts.extend(_pieces(envelope))
+        if parts:
+            self._queue(parts)
+
+    def _queue(self, parts: list[Envelope]) -> None:
+        on_loop = threading.get_ident() == self._loop_thread
+        loop_to_wake: asyncio.AbstractEventLoop | None = None
         with self._lock:
             self._emitted += len(parts)
             self._backlog.extend(parts)
+            # Trimming once after the whole batch drops exactly the lines (and counts them per
+            # app) that trimming after each line would: the oldest beyond the capacity.
             self._trim_locked()
-        self._wake()
+            if not on_loop and not self._wake_scheduled and self._loop is not None:
+                self._wake_scheduled = True
+                loop_to_wake = self._loop
+        if on_loop:
+            self._wakeup.set()
+        elif loop_to_wake is not None:
+            # The loop may have closed after this thread read it: then nobody is left to wake
+            # (and the next run() starts by looking at the backlog and clearing the flag).
+            with contextlib.suppress(RuntimeError):
+                loop_to_wake.call_soon_threadsafe(self._wake_from_thread)
+        # run() has not started (no loop): it looks at the backlog first thing.
+
+    def _wake_from_thread(self) -> None:
+        # Cleared before the event is set: a line queued after this clear schedules its own
+        # wake-up, and one queued before it is in the backlog when the sender wakes.
+        with self._lock:
+            self._wake_scheduled = False
+        self._wakeup.set()
 
     def _trim_locked(self) -> None:
         while len(self._backlog) > self.backlog_capacity:
             oldest = self._backlog.popleft()
             self._dropped[oldest.app_id] += 1
             self.dropped_total += 1
-
-    def _wake(self) -> None:
-        loop = self._loop
-        if loop is None:
-            return      # run() has not started: it looks at the backlog first thing
-        if _running_loop() is loop:
-            self._wakeup.set()
-            return
-        # The loop may have closed after this thread read it: then nobody is left to wake.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._wakeup.set)
 
     # The cell's contract takes a timeout and answers False, rather than raising TimeoutError.
     async def flush(self, timeout: float) -> bool:  # noqa: ASYNC109 - see the comment above
@@ -254,7 +293,10 @@ class LogPublisher:
         """Send lines to the aggregator found in etcd until cancelled."""
         if self._loop is not None:
             raise RuntimeError("LogPublisher.run() is already running")
-        self._loop = asyncio.get_running_loop()
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
+            self._wake_scheduled = False    # a wake-up meant for an earlier run's loop
         self._wakeup.set()      # lines may have been emitted before run() started
         informer = Informer(self._etcd, SERVICE_PREFIX, on_change=self._on_records_change)
         informer_task = asyncio.create_task(informer.run())
@@ -266,7 +308,9 @@ class LogPublisher:
             informer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await informer_task
-            self._loop = None
+            with self._lock:
+                self._loop = None
+                self._loop_thread = None
 
     async def _follow_aggregators(self, session: aiohttp.ClientSession,
                                   informer: Informer) -> None:

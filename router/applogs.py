@@ -1,16 +1,18 @@
 """RTR lines: one per request, to the app's log stream, formatted off the request's path.
 
 The proxy only appends a tuple per request (`add`); `flush`, run every FLUSH_INTERVAL_S by
-`run`, turns them into envelopes for the log publisher. Building the line and the envelope
-costs more than the rest of a request's bookkeeping, and doing it in one batch keeps it out of
-the request's latency. If lines pile up faster than they are flushed (the loop is saturated),
-the newest beyond MAX_PENDING are dropped and counted: requests never wait for their logs.
+`run`, turns them into envelopes and hands them to the log publisher in one `emit_many` (one
+lock, one wake-up of its sender). Building the line and the envelope costs more than the rest
+of a request's bookkeeping, and doing it in one batch keeps it out of the request's latency.
+If lines pile up faster than they are flushed (the loop is saturated), the newest beyond
+MAX_PENDING are dropped and counted: requests never wait for their logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import Protocol
 
 from logagg.envelope import Envelope
@@ -39,9 +41,9 @@ _ENVELOPE_BY_DICT = (
 
 
 class LogSink(Protocol):
-    """Where RTR lines go (logagg's LogPublisher); `emit` must never block."""
+    """Where RTR lines go (logagg's LogPublisher); `emit_many` must never block."""
 
-    def emit(self, envelope: Envelope) -> None: ...
+    def emit_many(self, envelopes: Iterable[Envelope]) -> None: ...
 
 
 class AppLogs:
@@ -64,7 +66,10 @@ class AppLogs:
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
-        emit = self.sink.emit
+        if not pending:
+            return
+        envelopes: list[Envelope] = []
+        collect = envelopes.append
         by_dict = _ENVELOPE_BY_DICT
         for app, index, host, method, target, status, duration_s, client_ip, at in pending:
             # Formatted as bytes and decoded once: latin-1 maps each byte to one character,
@@ -79,7 +84,9 @@ class AppLogs:
                                          timestamp=at, message=line)
             else:
                 envelope = Envelope(app, "RTR", str(index), "OUT", at, line)
-            emit(envelope)
+            collect(envelope)
+        # One call for the batch: the publisher takes its lock and wakes its sender once.
+        self.sink.emit_many(envelopes)
 
     async def run(self) -> None:
         """Flush every FLUSH_INTERVAL_S until cancelled; then flush what is left."""

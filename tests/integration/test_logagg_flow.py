@@ -163,6 +163,37 @@ async def test_emit_from_another_thread_is_sent(
     await wait_until(all_arrived, what="the thread's lines")
 
 
+async def test_batches_from_a_thread_and_from_the_loop_are_sent_without_flush(
+        aggregators: Aggregators, publishers: Publishers,
+        session: aiohttp.ClientSession) -> None:
+    aggregator = await aggregators.start()
+    publisher = publishers.start()
+    await wait_for(lambda: publisher.connected_to is not None, what="a connection")
+    sent: list[Envelope] = []
+
+    async def all_arrived() -> bool:
+        return await recent(session, aggregator.base_url, "web") == sent
+
+    # A thread's batch schedules one wake-up of the sender; once that ran, the next batch (and
+    # a single emit) must schedule another, or these lines would wait for unrelated traffic.
+    for round_ in range(3):
+        batch = [app_line(100 * round_ + n) for n in range(40)]
+        sent.extend(batch)
+        await asyncio.to_thread(publisher.emit_many, batch)
+        await wait_until(all_arrived, what=f"the thread's batch {round_}")
+    single = app_line(999)
+    sent.append(single)
+    await asyncio.to_thread(publisher.emit, single)
+    await wait_until(all_arrived, what="the thread's single line")
+
+    # The router's case: batches from the loop's own thread.
+    for round_ in range(2):
+        batch = [app_line(1000 + 100 * round_ + n) for n in range(40)]
+        sent.extend(batch)
+        publisher.emit_many(batch)
+        await wait_until(all_arrived, what=f"the loop's batch {round_}")
+
+
 async def test_a_huge_line_is_truncated_then_split_not_refused(
         aggregators: Aggregators, publishers: Publishers,
         session: aiohttp.ClientSession) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from logagg.envelope import Envelope
 from router import applogs
 from router.applogs import AppLogs
@@ -10,9 +12,11 @@ from router.applogs import AppLogs
 class Collected:
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
+        self.calls = 0
 
-    def emit(self, envelope: Envelope) -> None:
-        self.envelopes.append(envelope)
+    def emit_many(self, envelopes: Iterable[Envelope]) -> None:
+        self.calls += 1
+        self.envelopes.extend(envelopes)
 
 
 def test_lines_are_formatted_at_flush() -> None:
@@ -29,6 +33,17 @@ def test_lines_are_formatted_at_flush() -> None:
     assert envelope.timestamp > 0
     logs.flush()
     assert len(sink.envelopes) == 1
+    assert sink.calls == 1          # nothing pending: the publisher is not bothered
+
+
+def test_a_flush_hands_its_lines_over_in_one_call_in_order() -> None:
+    sink = Collected()
+    logs = AppLogs(sink)
+    for n in range(3):
+        logs.add("web", n, b"h", b"GET", f"/{n}".encode(), 200, 0.0, b"")
+    logs.flush()
+    assert sink.calls == 1
+    assert [e.source_instance for e in sink.envelopes] == ["0", "1", "2"]
 
 
 def test_beyond_the_limit_lines_are_dropped_and_counted() -> None:
