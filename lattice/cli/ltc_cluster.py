@@ -15,13 +15,15 @@ from lattice.cli.exit_codes import ExitCode
 from lattice.client.app_spec import parse_duration
 from lattice.client.connection import Connection
 from lattice.client.receptor import CellState
-from lattice.images import DEMO_IMAGE
 from lattice.models import ActualLRP
 
 if TYPE_CHECKING:
     from lattice.cli.ltc import LtcContext  # ltc imports this module: no import at run time
 
 JSON_HELP = "Machine-readable output."
+# lattice.images.DEMO_IMAGE (a unit test checks they agree): importing that module brings tarfile
+# and shutil into every ltc start for the sake of this option's default.
+DEMO_IMAGE = "lattice/demo-app:latest"
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,7 +16,9 @@ from lattice.cli import messages
 from lattice.client.app_runner import AppStatus
 from lattice.client.connection import Connection
 from lattice.client.errors import AppNotFound, LogStreamFailed
-from logagg.crashes import CrashRecord
+
+if TYPE_CHECKING:
+    from logagg.crashes import CrashRecord  # a type only: `ltc create` does without logagg
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,18 @@ from lattice.client.target import Target
 from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
 from lattice.models.actual import ActualLRP
 from lattice.models.desired import describe_monitor
-from lattice.models.function import Function
-from lattice.models.metrics import InstanceMetrics
 from lattice.models.syslog_drain import redact
-from logagg.crashes import CrashRecord
-from logagg.envelope import Envelope
 
 if TYPE_CHECKING:
     # smoke.py runs on aiohttp: only `ltc test` imports it, when it runs.
     from lattice.client.smoke import StepResult
+
+    # Types only: `ltc create` and `ltc --help` do without logagg and these models (about
+    # 4 ms of imports; tests/unit/test_ltc_imports.py).
+    from lattice.models.function import Function
+    from lattice.models.metrics import InstanceMetrics
+    from logagg.crashes import CrashRecord
+    from logagg.envelope import Envelope
 
 NO_TARGET = (
     "no target set: run `ltc target DOMAIN[:PORT]`, e.g. `ltc target lattice.localhost:8080`"

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from lattice.client.api_transport import CONNECT_TIMEOUT_S, Endpoint
+from lattice.client.api_transport import CONNECT_TIMEOUT_S, Endpoint, http_connection
 
 if TYPE_CHECKING:
     import asyncio
@@ -117,8 +117,7 @@ class AppEvents:
 
     def _read(self) -> None:
         endpoint = self._endpoint
-        connection = http.client.HTTPConnection(endpoint.address, endpoint.port,
-                                                timeout=CONNECT_TIMEOUT_S)
+        connection = http_connection(endpoint, CONNECT_TIMEOUT_S)
         try:
             connection.putrequest("GET", self._path, skip_host=True, skip_accept_encoding=True)
             for name, value in {**self._headers, "Host": self._netloc,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lattice.client.app_spec import AppSpec, build_create_request, check_app_name, check_instances
 from lattice.client.errors import (
@@ -27,7 +27,9 @@ from lattice.client.errors import (
 from lattice.client.receptor import ReceptorClient
 from lattice.client.target import Target, auth_headers
 from lattice.models import ActualLRP, ActualState, DesiredLRP
-from lattice.models.metrics import InstanceMetrics
+
+if TYPE_CHECKING:
+    from lattice.models.metrics import InstanceMetrics
 
 POLL_INTERVAL_S = 0.05
 # While the brain's events wake the wait, a poll is only the safety net for a missed one.

@@ -7,7 +7,6 @@ validation), before anything is sent.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -330,6 +329,8 @@ def _monitor_flags(
     command: tuple[str, ...] = ()
     if flags.monitor_command is not None:
         try:
+            import shlex  # here: only --monitor-command needs it
+
             command = tuple(shlex.split(flags.monitor_command))
         except ValueError as exc:
             problems.add("monitor-command", f"{flags.monitor_command!r}: {exc}")

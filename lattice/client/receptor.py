@@ -17,12 +17,14 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lattice.client.api_transport import HttpTransport, Reply, Transport
 from lattice.client.errors import ApiError, BadTarget, ProtocolError
 from lattice.models import ActualLRP, CellPresence, DesiredLRP, Route, RunInfo, SchedulingInfo
-from lattice.models.metrics import InstanceMetrics
+
+if TYPE_CHECKING:
+    from lattice.models.metrics import InstanceMetrics
 
 T = TypeVar("T")
 
@@ -120,6 +122,9 @@ class ReceptorClient:
         self, process_guid: str
     ) -> list[tuple[ActualLRP, InstanceMetrics | None]]:
         """The app's instances, each with its cell's last container sample (None: none yet)."""
+        # Here, not at the top: only `ltc status` and `ltc visualize` read samples.
+        from lattice.models.metrics import InstanceMetrics
+
         data = await self._call("GET", f"/v1/actual_lrps/{process_guid}")
 
         def build() -> list[tuple[ActualLRP, InstanceMetrics | None]]:

@@ -12,7 +12,6 @@ import contextlib
 import ipaddress
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -127,6 +126,10 @@ def load_target(path: Path) -> Target | None:
 
 def save_target(path: Path, target: Target) -> None:
     """Write the target atomically, the file 0600 and any directory made for it 0700."""
+    # Here, not at the top: tempfile brings shutil, random and the compressors (about 4 ms),
+    # which only `ltc target` needs.
+    import tempfile
+
     try:
         _make_dirs(path.parent)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
