@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +27,12 @@ from lattice.brain.errors import (
     UnknownError,
 )
 from lattice.brain.images import ImageInspector
+from lattice.brain.invoker import FUNCTIONS_SERVICE
+from lattice.brain.route_claims import RouteOwners
 from lattice.brain.state import ClusterView
 from lattice.models import (
     FieldError,
+    Route,
     ValidationError,
     parse_desired_lrp,
     parse_desired_lrp_update,
@@ -89,6 +92,22 @@ def _deps(request: web.Request) -> ApiDeps:
     return request.app[DEPS]
 
 
+def _route_conflicts(
+    deps: ApiDeps, guid: str, routes: Sequence[Route], owners: RouteOwners
+) -> list[FieldError]:
+    """Why app `guid` may not route `routes`, on owners read from etcd (brain/route_claims.py):
+    the box's hosts and other services' come from the view (they are not claimed by writes
+    of this API), apps and functions from `owners`, which a cache lagging etcd cannot be."""
+    return route_rules.conflicts(
+        routes,
+        process_guid=guid,
+        domain=deps.domain,
+        taken=owners.apps,
+        service_hostnames=deps.view.service_hostnames(excluding=FUNCTIONS_SERVICE),
+        functions=owners.function_routes(deps.domain),
+    )
+
+
 async def create_desired_lrp(request: web.Request) -> web.Response:
     deps = _deps(request)
     data = await _body(request)
@@ -105,18 +124,23 @@ async def create_desired_lrp(request: web.Request) -> web.Response:
         lrp = parse_desired_lrp(data, epoch=uuid.uuid4().hex, image_ports=image_ports)
     except ValidationError as exc:
         problems = exc.errors + problems
-    if lrp is not None:
-        problems += route_rules.conflicts(
-            lrp.scheduling.routes,
-            process_guid=lrp.process_guid,
-            domain=deps.domain,
-            taken=deps.view.desired(),
-            service_hostnames=deps.view.service_hostnames(),
-            functions=deps.function_routes(),
-        )
+    owners = None
+    if lrp is not None and lrp.scheduling.routes:
+        owners = await deps.db.route_owners()
+        problems += _route_conflicts(deps, lrp.process_guid, lrp.scheduling.routes, owners)
     if problems or lrp is None:
         raise InvalidRequest("invalid desired LRP", problems)
-    if not await deps.db.create_desired(lrp, deps.clock()):
+    if owners is None:
+        created = await deps.db.create_desired(lrp, deps.clock())
+    else:
+        parsed = lrp
+        created = await deps.db.claim_routes(
+            lambda fresh: _route_conflicts(deps, parsed.process_guid, parsed.scheduling.routes,
+                                           fresh),
+            lambda revision: deps.db.create_desired(parsed, deps.clock(), route_claim=revision),
+            what="desired LRP", owners=owners,
+        )
+    if not created:
         raise DesiredLRPAlreadyExists(f"an app named {lrp.process_guid!r} already exists")
     log.info("desired-lrp-created", app=lrp.process_guid, instances=lrp.scheduling.instances)
     return _json(lrp.to_dict(), 201)
@@ -161,18 +185,17 @@ async def update_desired_lrp(request: web.Request) -> web.Response:
             raise InvalidRequest("invalid update", [
                 FieldError("image", f"image {update.image!r} not found on the box")
             ])
-    if update.routes is not None:
-        problems = route_rules.conflicts(
-            update.routes,
-            process_guid=guid,
-            domain=deps.domain,
-            taken=deps.view.desired(),
-            service_hostnames=deps.view.service_hostnames(),
-            functions=deps.function_routes(),
+    if update.routes is None:
+        updated = await deps.db.update_desired(guid, info, revision, update, lrp.run)
+    else:
+        routes = update.routes
+        updated = await deps.db.claim_routes(
+            lambda owners: _route_conflicts(deps, guid, routes, owners),
+            lambda claim: deps.db.update_desired(guid, info, revision, update, lrp.run,
+                                                 route_claim=claim),
+            what="update",
         )
-        if problems:
-            raise InvalidRequest("invalid update", problems)
-    if not await deps.db.update_desired(guid, info, revision, update, lrp.run):
+    if not updated:
         raise ModificationConflict(f"{guid!r} was changed concurrently; retry")
     log.info("desired-lrp-updated", app=guid, instances=update.instances,
              rolling=update.apply_run(lrp.run, info) is not None)

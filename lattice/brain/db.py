@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
+from lattice.brain import route_claims
 from lattice.brain.converger import AssignmentSeen, Seen
 from lattice.models import (
     ActualLRP,
@@ -20,6 +21,7 @@ from lattice.models import (
     Assignment,
     DesiredLRP,
     DesiredLRPUpdate,
+    FieldError,
     RunInfo,
     SchedulingInfo,
 )
@@ -64,8 +66,11 @@ class LRPDB:
 
     # -- desired ------------------------------------------------------------------------------
 
-    async def create_desired(self, lrp: DesiredLRP, now_ns: int) -> bool:
-        """Write the desired LRP and its UNCLAIMED instances; False if the guid exists.
+    async def create_desired(
+        self, lrp: DesiredLRP, now_ns: int, *, route_claim: int | None = None
+    ) -> bool:
+        """Write the desired LRP and its UNCLAIMED instances; False if the guid exists, or if
+        `route_claim` is given and route claims moved past it (brain/route_claims.py).
 
         etcd takes at most MAX_TXN_OPS operations per transaction, so an app of many instances
         is written in several. The first, guarded on the guid being free, holds the desired
@@ -81,14 +86,19 @@ class LRPDB:
             unclaimed(guid, index, now_ns, lrp.run.version)
             for index in range(lrp.scheduling.instances)
         ]
+        compare: list[Compare] = [ModRevisionIs(keys.scheduling(guid), 0)]
         desired_ops: list[Operation] = [
             Put(keys.scheduling(guid), encode(lrp.scheduling.to_dict())),
             Put(keys.run(guid), encode(lrp.run.to_dict())),
         ]
+        if route_claim is not None:
+            claim_compare, claim_ops = route_claims.guard(route_claim)
+            compare += claim_compare
+            desired_ops += claim_ops
+        # The fixed operations and the first instances together stay within one batch.
         first = TXN_BATCH - len(desired_ops)
         if not await self._etcd.txn(
-            [ModRevisionIs(keys.scheduling(guid), 0)],
-            [*desired_ops, *(_put_actual(instance) for instance in instances[:first])],
+            compare, [*desired_ops, *(_put_actual(instance) for instance in instances[:first])],
         ):
             return False
         rest = instances[first:]
@@ -135,6 +145,20 @@ class LRPDB:
             [_put_actual(actual)],
         )
 
+    async def route_owners(self) -> route_claims.RouteOwners:
+        """Every route's owner, read from etcd (not a cache), with the claims key's revision."""
+        return await route_claims.read_owners(self._etcd)
+
+    async def claim_routes(
+        self,
+        check: Callable[[route_claims.RouteOwners], list[FieldError]],
+        write: Callable[[int], Awaitable[bool]],
+        *, what: str, owners: route_claims.RouteOwners | None = None,
+    ) -> bool:
+        """route_claims.claim on this store."""
+        return await route_claims.claim(self.route_owners, check=check, write=write,
+                                        what=what, owners=owners)
+
     async def get_scheduling(self, guid: str) -> tuple[SchedulingInfo, int] | None:
         kv = await self._etcd.get(keys.scheduling(guid))
         if kv is None:
@@ -164,9 +188,10 @@ class LRPDB:
 
     async def update_desired(
         self, guid: str, info: SchedulingInfo, revision: int, update: DesiredLRPUpdate,
-        run: RunInfo | None = None,
+        run: RunInfo | None = None, *, route_claim: int | None = None,
     ) -> bool:
-        """Apply `update` to the scheduling info read at `revision`; False on a conflict.
+        """Apply `update` to the scheduling info read at `revision`; False on a conflict, or
+        if `route_claim` is given and route claims moved past it (brain/route_claims.py).
 
         A new image or env writes a new run info, one version up, in the same transaction:
         the converger then rolls the instances over to it.
@@ -176,7 +201,12 @@ class LRPDB:
         ops: list[Operation] = [Put(keys.scheduling(guid), encode(changed.to_dict()))]
         if new_run is not None:
             ops.append(Put(keys.run(guid), encode(new_run.to_dict())))
-        return await self._etcd.txn([ModRevisionIs(keys.scheduling(guid), revision)], ops)
+        compare: list[Compare] = [ModRevisionIs(keys.scheduling(guid), revision)]
+        if route_claim is not None:
+            claim_compare, claim_ops = route_claims.guard(route_claim)
+            compare += claim_compare
+            ops += claim_ops
+        return await self._etcd.txn(compare, ops)
 
     async def delete_desired(self, guid: str) -> None:
         """Remove the app: its desired record and instances at once, then the cells' work.

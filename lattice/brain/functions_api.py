@@ -24,6 +24,7 @@ from lattice.brain.functions_db import FunctionDB
 from lattice.brain.images import ImageInspector
 from lattice.brain.invoker import FUNCTIONS_SERVICE
 from lattice.brain.json_requests import parse_create_body
+from lattice.brain.route_claims import RouteOwners
 from lattice.brain.state import ClusterView
 from lattice.models import FieldError
 from lattice.models.function import Function, parse_function
@@ -48,22 +49,30 @@ def _deps(request: web.Request) -> FunctionApiDeps:
     return request.app[FUNCTION_DEPS]
 
 
-def _route_problems(deps: FunctionApiDeps, function: Function) -> list[FieldError]:
+def _route_problems(
+    deps: FunctionApiDeps, function: Function, owners: RouteOwners
+) -> list[FieldError]:
+    """On the apps read from etcd, not the view's cache (brain/route_claims.py)."""
     return route_rules.function_conflicts(
         function.hostname(deps.domain),
         domain=deps.domain,
-        taken=deps.view.desired(),
+        taken=owners.apps,
         service_hostnames=deps.view.service_hostnames(excluding=FUNCTIONS_SERVICE),
     )
 
 
 async def create_function(request: web.Request) -> web.Response:
     deps = _deps(request)
+    owners = await deps.db.route_owners()
     function = await parse_create_body(
         request, lambda data: parse_function(data, deps.clock()), images=deps.images,
-        what="function", conflicts=lambda parsed: _route_problems(deps, parsed),
+        what="function", conflicts=lambda parsed: _route_problems(deps, parsed, owners),
     )
-    if not await deps.db.create(function):
+    if not await deps.db.claim_routes(
+        lambda fresh: _route_problems(deps, function, fresh),
+        lambda revision: deps.db.create(function, route_claim=revision),
+        what="function", owners=owners,
+    ):
         raise FunctionAlreadyExists(f"a function named {function.name!r} already exists")
     log.info("function-created", function=function.name, image=function.image)
     return web.json_response(function.to_dict(), status=201)

@@ -13,6 +13,7 @@
     /lattice/v1/activity/<process_guid>/<router_id>        Activity (router's lease)
     /lattice/v1/cold_starts/<process_guid>                 ColdStarts
     /lattice/v1/metrics/<process_guid>/<index>             InstanceMetrics   (cell's lease)
+    /lattice/v1/route_claims_version                       bumped by every write that claims a route
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ ACTIVITY = ROOT + "activity/"
 COLD_STARTS = ROOT + "cold_starts/"
 # Container samples, under the writing cell's metrics lease (cell/metrics.py).
 METRICS = ROOT + "metrics/"
+# Serializes the writes that claim routes, cluster-wide (brain/route_claims.py): each one that
+# adds or changes an app's routes, or creates a function (its host name), compares this key's
+# mod revision with the one it read before checking the route owners it read from etcd, and
+# bumps the key in the same transaction. Two such writes can therefore not both pass a check
+# made on owners that lack the other. Deletes free routes and need not bump it.
+ROUTE_CLAIMS_VERSION = ROOT + "route_claims_version"
 
 
 def scheduling(process_guid: str) -> str:
