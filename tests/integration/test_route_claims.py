@@ -21,7 +21,7 @@ import pytest
 from lattice.brain.config import BrainConfig
 from lattice.brain.main import serve
 from lattice.models import ServiceRecord
-from lattice.store import Etcd, keys
+from lattice.store import MAX_TXN_OPS, Etcd, keys
 from tests.integration.test_cluster_brain_ha import running_brains
 
 DOMAIN = "box.localhost"
@@ -196,3 +196,16 @@ def test_two_brain_processes_let_one_of_racing_creates_win(
         answers = asyncio.run(race([brain.port for brain in started]))
     statuses = sorted(status for status, _ in answers)
     assert statuses == [201] + [400] * (RACERS - 1), answers
+
+
+async def test_an_app_of_many_instances_claims_its_route_within_etcds_limit(
+    brains: list[str], http: aiohttp.ClientSession, demo_image: str, etcd: Etcd
+) -> None:
+    # The first transaction holds the desired record, the claim's compare and bump and the
+    # first instances: past MAX_TXN_OPS etcd would refuse it ("too many operations in txn").
+    body = {**app("big", demo_image, f"big.{DOMAIN}"), "instances": 3 * MAX_TXN_OPS}
+    status, created = await call(http, "POST", f"{brains[0]}/v1/desired_lrps", body)
+    assert status == 201, created
+    kvs, _ = await etcd.get_prefix(keys.actual_prefix("big"))
+    assert len(kvs) == 3 * MAX_TXN_OPS
+    assert await etcd.get(keys.ROUTE_CLAIMS_VERSION) is not None
