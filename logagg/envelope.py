@@ -102,6 +102,29 @@ def parse_envelope(data: object) -> Envelope:
     Stricter than `Envelope.from_dict`, which converts whatever it is given: the aggregator
     takes its input from the network and must not store a number where a string belongs.
     """
+    if type(data) is dict:
+        # The aggregator parses every line it ingests: a valid envelope (nearly all of them)
+        # passes these exact-type checks once and is built as is; anything else goes on to
+        # the checks below, which name each problem. json.loads makes exact str and int (and
+        # bool, which `type(...) is int` leaves to the checks below).
+        app_id = data.get("app_id")
+        source_type = data.get("source_type")
+        source_instance = data.get("source_instance", "")
+        message_type = data.get("message_type")
+        timestamp = data.get("timestamp")
+        message = data.get("message")
+        if (type(app_id) is str and APP_ID_PATTERN.fullmatch(app_id) is not None
+                and type(source_type) is str and source_type
+                and type(source_instance) is str
+                and (message_type == "OUT" or message_type == "ERR")
+                and type(timestamp) is int and timestamp >= 0
+                and type(message) is str):
+            return Envelope(app_id, source_type, source_instance, message_type, timestamp,
+                            message)
+    return _parse_checked(data)
+
+
+def _parse_checked(data: object) -> Envelope:
     if not isinstance(data, dict):
         raise InvalidEnvelope(f"an envelope must be a JSON object, got {type(data).__name__}")
     problems: list[str] = []

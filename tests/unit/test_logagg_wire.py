@@ -40,6 +40,28 @@ def test_parse_envelope_names_every_bad_field() -> None:
         assert f"{field}:" in text
 
 
+@pytest.mark.parametrize(("field", "bad"), [
+    ("app_id", "a/b"), ("app_id", ""), ("app_id", 7), ("app_id", None),
+    ("source_type", ""), ("source_type", 1), ("source_instance", 0),
+    ("message_type", "out"), ("message_type", None),
+    ("timestamp", True), ("timestamp", -1), ("timestamp", 1.0), ("timestamp", "1"),
+    ("message", None), ("message", b"x"),
+])
+def test_parse_envelope_rejects_one_bad_field_among_good_ones(field: str, bad: object) -> None:
+    # The common case is checked first, for speed: one bad field must still be caught.
+    with pytest.raises(InvalidEnvelope, match=f"^{field}: "):
+        parse_envelope({**GOOD, field: bad})
+
+
+def test_parse_envelope_of_a_valid_object_equals_from_dict() -> None:
+    for data in (GOOD, {**GOOD, "message": "", "timestamp": 0, "message_type": "ERR"}):
+        envelope = parse_envelope(data)
+        assert envelope == Envelope.from_dict(data)
+        assert type(envelope.timestamp) is int
+    without_instance = {k: v for k, v in GOOD.items() if k != "source_instance"}
+    assert parse_envelope(without_instance).source_instance == ""
+
+
 def test_parse_envelope_rejects_a_non_object() -> None:
     with pytest.raises(InvalidEnvelope, match="must be a JSON object, got list"):
         parse_envelope([1, 2])
