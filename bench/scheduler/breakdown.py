@@ -42,10 +42,11 @@ class Stamps:
             index = actual["index"]
             if actual["state"] == "CLAIMED":
                 self.claimed.setdefault(index, now)
-                if actual["address"]:
-                    self.started.setdefault(index, now)
             elif actual["state"] == "RUNNING":
                 self.running.setdefault(index, now)
+            # A container whose check passed at once is RUNNING in the write of its address.
+            if actual["state"] in ("CLAIMED", "RUNNING") and actual["address"]:
+                self.started.setdefault(index, now)
 
 
 async def watch(endpoint: str, stamps: Stamps, ready: asyncio.Event) -> None:

@@ -108,20 +108,25 @@ class ActualReports:
     async def started(
         self, assignment: Assignment, address: str, ports: tuple[PortMapping, ...],
         container_id: str, *, adopted: bool, run_version: int | None = None,
+        healthy: bool = False,
     ) -> ActualLRP | None:
         """Record where the instance can be reached.
 
         An adopted container keeps its state. A new one is CLAIMED until its health check
         passes, even if the record still says RUNNING from a container that is gone: otherwise
-        the router would send requests to a process that is not listening yet.
+        the router would send requests to a process that is not listening yet. A new one whose
+        check `healthy` passed already is RUNNING in the same write, as if `running` followed.
         """
         def change(actual: ActualLRP, now: int) -> ActualLRP:
             state = actual.state if adopted else ActualState.CLAIMED
             version = actual.run_version if run_version is None else run_version
-            return actual.transition(
+            placed = actual.transition(
                 state, now, address=address, ports=ports, container_id=container_id,
                 run_version=version, paused=actual.paused and adopted,
             )
+            if healthy and not adopted:
+                return placed.transition(ActualState.RUNNING, now, running_since=now)
+            return placed
         return await self._update(assignment, change)
 
     async def thawed(self, assignment: Assignment) -> ActualLRP | None:

@@ -182,17 +182,24 @@ class InstanceRunner:
             PortMapping(port, facts.host_ports[port]) for port in run.ports
             if port in facts.host_ports
         )
+        # A new container's check, once, before its address is written: an app that listens
+        # by the time `docker start` returns is then RUNNING in the same etcd write.
+        passed = not adopted and facts.running and await self._passes_at_once(run, facts)
         recorded = await deps.reports.started(a, deps.address, ports, facts.id, adopted=adopted,
-                                              run_version=None if adopted else run.version)
+                                              run_version=None if adopted else run.version,
+                                              healthy=passed)
         if recorded is None:
             log.info("instance-not-ours", container_id=facts.id[:12])
             await self._stop_container()
             return
         log.info("instance-adopted" if adopted else "instance-started",
                  container_id=facts.id[:12], ports=[(p.container_port, p.host_port) for p in ports])
+        if passed and recorded.state == ActualState.RUNNING:
+            self._became_healthy()
         if not facts.running:
             self._recheck = True
-        await self._supervise(run, facts, healthy=recorded.state == ActualState.RUNNING)
+        await self._supervise(run, facts, healthy=recorded.state == ActualState.RUNNING,
+                              checked=passed)
 
     async def _adopt(self, existing: list[ContainerFacts]) -> ContainerFacts | None:
         """A running container of this instance, left by an earlier run of the cell, if any."""
@@ -274,7 +281,9 @@ class InstanceRunner:
             if facts.pid:
                 # The container's own socket table answers at once; dialling through
                 # docker-proxy needs a settle time (healthcheck.py) on every pass.
-                listening = listening_in(facts.pid, port)
+                # In a thread: each read of a table is ~2.5 ms of kernel time (healthcheck.py),
+                # and a cell starting many containers polls every one each 20 ms.
+                listening = await asyncio.to_thread(listening_in, facts.pid, port)
                 if listening is not None:
                     return CheckResult(listening, "" if listening else f"port {port}: no listener")
             passed = await port_is_open(deps.address, host_port, timeout_s=monitor.timeout_s,
@@ -282,7 +291,24 @@ class InstanceRunner:
             return CheckResult(passed, "" if passed else f"port {port}: no listener")
         return dial
 
-    async def _supervise(self, run: RunInfo, facts: ContainerFacts, *, healthy: bool) -> None:
+    async def _passes_at_once(self, run: RunInfo, facts: ContainerFacts) -> bool:
+        """Does the instance's port or HTTP check pass right now? False for a command check
+        (a docker exec, too slow to hold the address back for) and for no check at all (RUNNING
+        is written in the supervision loop, after a pending recheck)."""
+        if isinstance(run.monitor, CommandMonitor):
+            return False
+        check = self._health_check(run, facts)
+        if check is None or isinstance(check, str):
+            return False
+        return (await check()).passed
+
+    def _became_healthy(self) -> None:
+        log.info("instance-running", health_check=True)
+        self._logs.health("healthcheck passed")
+        self._logs.cell("Container became healthy")
+
+    async def _supervise(self, run: RunInfo, facts: ContainerFacts, *, healthy: bool,
+                         checked: bool = False) -> None:
         deps, settings = self._deps, self._deps.health
         loop = asyncio.get_running_loop()
         check = self._health_check(run, facts)
@@ -293,6 +319,8 @@ class InstanceRunner:
         # loop, after a pending recheck, so a container that exited at once is never RUNNING.
         running_now = check is None and not healthy
         next_check = loop.time() if check is not None else math.inf
+        if checked:       # it passed just now, before its address was written
+            next_check += settings.healthy_interval_s
         # Fast polls while starting, so that a cold start is RUNNING within milliseconds of
         # listening; a command check (a docker exec each) keeps the normal interval.
         fast_until = loop.time() + settings.fast_period_s
@@ -339,9 +367,7 @@ class InstanceRunner:
                         await self._lost()
                         return
                     healthy = True
-                    log.info("instance-running", health_check=True)
-                    self._logs.health("healthcheck passed")
-                    self._logs.cell("Container became healthy")
+                    self._became_healthy()
                 elif not result.passed and not healthy:
                     log.debug("health-check-failed", detail=result.detail)
                     if result.detail != last_detail:

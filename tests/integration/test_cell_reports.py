@@ -124,6 +124,32 @@ async def test_a_new_container_is_not_running_until_checked_but_an_adopted_one_i
     )
 
 
+async def test_a_container_that_passed_its_check_at_once_is_running_in_one_write(
+    etcd: Etcd,
+) -> None:
+    now = [1_000 * MINUTE]
+    reports = ActualReports(etcd, "cell-a", clock=lambda: now[0])
+    assignment = await claim(etcd, "cell-a", "web", 0)
+    ports = (PortMapping(8080, 32768),)
+    started = await reports.started(assignment, "127.0.0.1", ports, "c1", adopted=False,
+                                    healthy=True)
+    assert started is not None
+    assert (started.state, started.running_since, started.since) == (
+        ActualState.RUNNING, now[0], now[0]
+    )
+    assert (started.address, started.ports, started.container_id) == ("127.0.0.1", ports, "c1")
+    assert await actual_of(etcd, "web", 0) == started
+
+    # A new container over a record still RUNNING from a gone one starts its run anew.
+    now[0] += MINUTE
+    fresh = await reports.started(assignment, "127.0.0.1", ports, "c2", adopted=False,
+                                  healthy=True)
+    assert fresh is not None
+    assert (fresh.state, fresh.running_since, fresh.container_id) == (
+        ActualState.RUNNING, now[0], "c2"
+    )
+
+
 async def test_a_gone_container_leaves_no_address_to_route_to(etcd: Etcd) -> None:
     reports = ActualReports(etcd, "cell-a")
     assignment = await claim(etcd, "cell-a", "web", 0)
