@@ -106,8 +106,8 @@ def parse_filter(query: MultiMapping[str]) -> frozenset[str] | None:
     if not values:
         return None
     guids = [guid for value in values for guid in value.split(",")]
-    problems = [FieldError(FILTER_PARAMETER, _guid_problem(guid)) for guid in guids
-                if _guid_problem(guid)]
+    problems = [FieldError(FILTER_PARAMETER, problem)
+                for problem in map(_guid_problem, guids) if problem]
     if problems:
         raise InvalidRequest(f"invalid {FILTER_PARAMETER}: {problems[0].message}", problems)
     return frozenset(guids)
