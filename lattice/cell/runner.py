@@ -184,10 +184,10 @@ class InstanceRunner:
         )
         # A new container's check, once, before its address is written: an app that listens
         # by the time `docker start` returns is then RUNNING in the same etcd write.
-        passed = not adopted and facts.running and await self._passes_at_once(run, facts)
+        passed = None if adopted or not facts.running else await self._check_at_once(run, facts)
         recorded = await deps.reports.started(a, deps.address, ports, facts.id, adopted=adopted,
                                               run_version=None if adopted else run.version,
-                                              healthy=passed)
+                                              healthy=bool(passed))
         if recorded is None:
             log.info("instance-not-ours", container_id=facts.id[:12])
             await self._stop_container()
@@ -199,7 +199,7 @@ class InstanceRunner:
         if not facts.running:
             self._recheck = True
         await self._supervise(run, facts, healthy=recorded.state == ActualState.RUNNING,
-                              checked=passed)
+                              checked=passed is not None)
 
     async def _adopt(self, existing: list[ContainerFacts]) -> ContainerFacts | None:
         """A running container of this instance, left by an earlier run of the cell, if any."""
@@ -291,15 +291,15 @@ class InstanceRunner:
             return CheckResult(passed, "" if passed else f"port {port}: no listener")
         return dial
 
-    async def _passes_at_once(self, run: RunInfo, facts: ContainerFacts) -> bool:
-        """Does the instance's port or HTTP check pass right now? False for a command check
-        (a docker exec, too slow to hold the address back for) and for no check at all (RUNNING
-        is written in the supervision loop, after a pending recheck)."""
+    async def _check_at_once(self, run: RunInfo, facts: ContainerFacts) -> bool | None:
+        """Does the instance's port or HTTP check pass right now? None if none ran: a command
+        check (a docker exec, too slow to hold the address back for), or no check at all
+        (RUNNING is then written in the supervision loop, after a pending recheck)."""
         if isinstance(run.monitor, CommandMonitor):
-            return False
+            return None
         check = self._health_check(run, facts)
         if check is None or isinstance(check, str):
-            return False
+            return None
         return (await check()).passed
 
     def _became_healthy(self) -> None:
@@ -319,8 +319,8 @@ class InstanceRunner:
         # loop, after a pending recheck, so a container that exited at once is never RUNNING.
         running_now = check is None and not healthy
         next_check = loop.time() if check is not None else math.inf
-        if checked:       # it passed just now, before its address was written
-            next_check += settings.healthy_interval_s
+        if checked:       # a check ran just now, before the address was written
+            next_check += settings.healthy_interval_s if healthy else settings.fast_interval_s
         # Fast polls while starting, so that a cold start is RUNNING within milliseconds of
         # listening; a command check (a docker exec each) keeps the normal interval.
         fast_until = loop.time() + settings.fast_period_s
