@@ -59,6 +59,7 @@ async def port_is_open(host: str, port: int, *, timeout_s: float = 1.0,
 
 _LISTEN = "0A"
 TABLE_CHUNK_BYTES = 64 * 1024
+COMPLETE_BELOW_BYTES = 2048     # half of the kernel's smallest page: see _table_lines
 _IPV6_LOOPBACK = "00000000000000000000000001000000"
 
 
@@ -75,8 +76,11 @@ def _table_lines(path: Path) -> Generator[str, None, None]:
     """The lines of a /proc socket table, read a chunk at a time.
 
     Each read makes the kernel walk its whole TCP hash (about 2.5 ms here, whatever the
-    container holds), and the read that finds the end walks it once more: a caller that stops
-    at a match never pays for that last walk (read_text() always did, twice per table).
+    container holds), and a read that only finds the end walks it once more (read_text()
+    always did: two walks per table). So a caller that stops at a match reads no further, and
+    a short read counts as the end: the kernel fills a read until the table ends, the caller's
+    buffer is full, or its own page-sized buffer is (seq_read_iter), so a read shorter than
+    half a page did reach the end.
     """
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -85,6 +89,8 @@ def _table_lines(path: Path) -> Generator[str, None, None]:
             *lines, rest = (rest + chunk).split(b"\n")
             for line in lines:
                 yield line.decode("ascii", errors="replace")
+            if len(chunk) < COMPLETE_BELOW_BYTES:
+                break
         if rest:
             yield rest.decode("ascii", errors="replace")
     finally:
