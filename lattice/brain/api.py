@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,6 @@ from lattice.brain.errors import (
     ApiError,
     DesiredLRPAlreadyExists,
     DesiredLRPNotFound,
-    InvalidJSON,
     InvalidRequest,
     ModificationConflict,
     ServiceUnavailable,
@@ -28,6 +27,7 @@ from lattice.brain.errors import (
 )
 from lattice.brain.images import ImageInspector
 from lattice.brain.invoker import FUNCTIONS_SERVICE
+from lattice.brain.json_requests import json_body
 from lattice.brain.route_claims import RouteOwners
 from lattice.brain.state import ClusterView
 from lattice.models import (
@@ -52,8 +52,6 @@ class ApiDeps:
     images: ImageInspector
     domain: str
     clock: Clock
-    # host name -> function name: an app may not take a function's route (routes.py)
-    function_routes: Callable[[], Mapping[str, str]] = dict
 
 
 DEPS = web.AppKey("deps", ApiDeps)
@@ -81,13 +79,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _json(error.to_dict(), error.status)
 
 
-async def _body(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidJSON(f"the request body is not valid JSON: {exc}") from exc
-
-
 def _deps(request: web.Request) -> ApiDeps:
     return request.app[DEPS]
 
@@ -110,7 +101,7 @@ def _route_conflicts(
 
 async def create_desired_lrp(request: web.Request) -> web.Response:
     deps = _deps(request)
-    data = await _body(request)
+    data = await json_body(request)
     problems: list[FieldError] = []
     image_ports: tuple[int, ...] = ()
     image = data.get("image") if isinstance(data, dict) else None
@@ -161,7 +152,7 @@ async def get_desired_lrp(request: web.Request) -> web.Response:
 async def update_desired_lrp(request: web.Request) -> web.Response:
     deps = _deps(request)
     guid = request.match_info["process_guid"]
-    data = await _body(request)
+    data = await json_body(request)
     lrp = await deps.db.get_desired(guid)
     found = await deps.db.get_scheduling(guid)
     if lrp is None or found is None:

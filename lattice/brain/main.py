@@ -67,7 +67,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
     )
     function_view = FunctionView(etcd, config.domain)
     app = create_app(ApiDeps(db=db, view=view, images=images, domain=config.domain,
-                             clock=time.time_ns, function_routes=function_view.routes),
+                             clock=time.time_ns),
                      credentials=config.credentials)
     autoscale_db = AutoscaleDB(etcd, db, view)
     register_autoscale_routes(app, AutoscaleApiDeps(lrps=db, db=autoscale_db))
