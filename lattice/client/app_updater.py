@@ -7,7 +7,6 @@ runs that version and is RUNNING, and the rollout's spare instance is gone.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,12 +33,12 @@ from lattice.client.autoscale_flags import (
 )
 from lattice.client.errors import (
     AppAlreadyExists,
-    ConfigError,
     InstanceProblem,
     InstancesCrashed,
     InvalidInput,
     WaitTimedOut,
 )
+from lattice.client.json_files import read_json_object_file
 from lattice.client.receptor import ReceptorClient
 from lattice.models import ActualLRP, ActualState, DesiredLRP, FieldError
 from lattice.models.errors import Problems
@@ -246,17 +245,7 @@ async def update_app(
 
 def read_lrp_file(path: Path) -> dict[str, Any]:
     """The DesiredLRP in a JSON file (the API's create fields); the API validates them."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput([FieldError(str(path), f"is not valid JSON: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise InvalidInput([FieldError(str(path), "must hold one JSON object (a DesiredLRP)")])
-    return data
+    return read_json_object_file(path, "a DesiredLRP")
 
 
 def _differs(name: str, wanted: Any, current: Mapping[str, Any]) -> bool:

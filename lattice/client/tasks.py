@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,17 +16,16 @@ from typing import Any
 import aiohttp
 
 from lattice.client.errors import (
-    ConfigError,
-    InvalidInput,
     LogStreamFailed,
     ProtocolError,
     WaitTimedOut,
 )
+from lattice.client.json_files import read_json_object_file
 from lattice.client.logs import tail_logs
 from lattice.client.receptor import ReceptorClient
 from lattice.client.session_transport import SessionTransport
 from lattice.client.target import Target
-from lattice.models import FieldError, Task, TaskState
+from lattice.models import Task, TaskState
 from logagg.envelope import Envelope
 
 POLL_S = 0.25
@@ -73,17 +71,7 @@ def task_client(session: aiohttp.ClientSession, target: Target) -> TaskClient:
 
 def read_task_file(path: Path) -> dict[str, Any]:
     """The task request in a JSON file; the API validates its fields."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput([FieldError(str(path), f"is not valid JSON: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise InvalidInput([FieldError(str(path), "must hold one JSON object (a task)")])
-    return data
+    return read_json_object_file(path, "a task")
 
 
 async def wait_completed(client: TaskClient, guid: str, timeout_s: float | None) -> Task:
