@@ -71,10 +71,12 @@ class ActualReports:
 
     async def current(self, assignment: Assignment) -> ActualLRP | None:
         """The instance's record if it is still ours, else None."""
-        found = await self._read(assignment)
+        found = await self.read(assignment)
         return None if found is None else found[0]
 
-    async def _read(self, assignment: Assignment) -> tuple[ActualLRP, int] | None:
+    async def read(self, assignment: Assignment) -> tuple[ActualLRP, int] | None:
+        """The instance's record and its mod_revision if it is still ours, else None. A
+        later write may start from it (`known`) instead of reading the record again."""
         kv = await self._etcd.get(keys.actual(assignment.process_guid, assignment.index))
         if kv is None:
             return None
@@ -88,16 +90,25 @@ class ActualReports:
         assignment: Assignment,
         change: Callable[[ActualLRP, int], ActualLRP],
         extra: list[Operation] | None = None,
+        known: tuple[ActualLRP, int] | None = None,
     ) -> ActualLRP | None:
-        """Apply `change` to our record; the record written, or None if it is not ours."""
+        """Apply `change` to our record; the record written, or None if it is not ours.
+
+        `known` (a record and its revision read earlier) saves the first read: if the record
+        changed since, the txn's revision compare fails and the loop reads it as usual.
+        """
         key = keys.actual(assignment.process_guid, assignment.index)
         for _ in range(MAX_ATTEMPTS):
-            found = await self._read(assignment)
+            from_known = known is not None
+            found = known if known is not None else await self.read(assignment)
+            known = None
             if found is None:
                 return None
             actual, revision = found
             updated = change(actual, self._clock())
             if updated == actual and not extra:
+                if from_known:
+                    continue      # nothing to write: first make sure the record is still this
                 return actual
             ops: list[Operation] = [Put(key, encode(updated.to_dict())), *(extra or [])]
             if await self._etcd.txn([ModRevisionIs(key, revision)], ops):
@@ -108,7 +119,7 @@ class ActualReports:
     async def started(
         self, assignment: Assignment, address: str, ports: tuple[PortMapping, ...],
         container_id: str, *, adopted: bool, run_version: int | None = None,
-        healthy: bool = False,
+        healthy: bool = False, known: tuple[ActualLRP, int] | None = None,
     ) -> ActualLRP | None:
         """Record where the instance can be reached.
 
@@ -127,7 +138,7 @@ class ActualReports:
             if healthy and not adopted:
                 return placed.transition(ActualState.RUNNING, now, running_since=now)
             return placed
-        return await self._update(assignment, change)
+        return await self._update(assignment, change, known=known)
 
     async def thawed(self, assignment: Assignment) -> ActualLRP | None:
         """The container runs again after a pause: routable again."""

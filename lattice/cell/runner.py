@@ -149,12 +149,12 @@ class InstanceRunner:
     async def _lifecycle(self) -> None:
         deps, a = self._deps, self.assignment
         # Three independent reads at once: a cold start waits on every step of this path.
-        actual, existing, run = await asyncio.gather(
-            deps.reports.current(a),
+        found, existing, run = await asyncio.gather(
+            deps.reports.read(a),
             deps.engine.list_cell_containers(deps.cluster_id, deps.cell_id, a.instance_guid),
             deps.reports.run_info(a.process_guid),
         )
-        if actual is None:
+        if found is None:
             log.info("instance-not-ours")
             for container in existing:
                 await deps.engine.stop_and_remove(container.id)
@@ -187,7 +187,7 @@ class InstanceRunner:
         passed = None if adopted or not facts.running else await self._check_at_once(run, facts)
         recorded = await deps.reports.started(a, deps.address, ports, facts.id, adopted=adopted,
                                               run_version=None if adopted else run.version,
-                                              healthy=bool(passed))
+                                              healthy=bool(passed), known=found)
         if recorded is None:
             log.info("instance-not-ours", container_id=facts.id[:12])
             await self._stop_container()

@@ -150,6 +150,39 @@ async def test_a_container_that_passed_its_check_at_once_is_running_in_one_write
     )
 
 
+async def test_a_write_from_a_record_read_earlier_reads_again_if_it_changed(
+    etcd: Etcd,
+) -> None:
+    reports = ActualReports(etcd, "cell-a")
+    assignment = await claim(etcd, "cell-a", "web", 0)
+    ports = (PortMapping(8080, 32768),)
+    known = await reports.read(assignment)
+    assert known is not None
+
+    # Unchanged since: written from it.
+    started = await reports.started(assignment, "127.0.0.1", ports, "c1", adopted=False,
+                                    known=known)
+    assert started is not None
+    assert await actual_of(etcd, "web", 0) == started
+
+    # Changed since (the write above): the stale revision fails, the record is read again.
+    again = await reports.started(assignment, "127.0.0.1", ports, "c2", adopted=False,
+                                  known=known)
+    assert again is not None
+    assert again.container_id == "c2"
+    assert await actual_of(etcd, "web", 0) == again
+
+    # No longer ours since: nothing is written.
+    stale = await reports.read(assignment)
+    assert stale is not None
+    await rewrite(etcd, replace(stale[0], cell_id="cell-b"))
+    assert await reports.started(assignment, "127.0.0.1", ports, "c3", adopted=False,
+                                 known=stale) is None
+    stored = await actual_of(etcd, "web", 0)
+    assert stored is not None
+    assert (stored.cell_id, stored.container_id) == ("cell-b", "c2")
+
+
 async def test_a_gone_container_leaves_no_address_to_route_to(etcd: Etcd) -> None:
     reports = ActualReports(etcd, "cell-a")
     assignment = await claim(etcd, "cell-a", "web", 0)
