@@ -9,7 +9,7 @@ client wrote them). The router re-frames every body itself, so the framing heade
 from __future__ import annotations
 
 import enum
-import random
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -42,7 +42,6 @@ _SET_BY_ROUTER = frozenset(
 )
 
 
-_random_bits = random.getrandbits
 # Version nibble 4 and variant bits 10 of RFC 4122, ORed into 128 random bits (the two bits
 # below them are cleared by _UUID4_MASK first).
 _UUID4_MASK = ~((0xF << 76) | (0x3 << 62))
@@ -247,11 +246,36 @@ def chunk(data: bytes) -> list[bytes]:
 LAST_CHUNK = b"0\r\n\r\n"
 
 
-def new_request_id() -> bytes:
-    """A random (version 4) UUID, as text, several times cheaper than str(uuid.uuid4()).
+# Request ids: a random version-4 UUID drawn once per process, whose last group (48 bits) then
+# counts up by one per request. Ids only have to be unique, not secret or unguessable; drawing
+# 128 random bits and formatting them per request cost 0.6 us, this 0.15 us.
+_ID_COUNTER_END = 1 << 48
+_id_prefix = b""        # the first four groups and their dashes: "xxxxxxxx-xxxx-4xxx-yxxx-"
+_id_next = 0            # the last group of the next id
 
-    From Python's PRNG rather than os.urandom: an id only has to be unique, not secret, and a
-    system call per request costs more than the rest of building the head.
-    """
-    r = "%032x" % ((_random_bits(128) & _UUID4_MASK) | _UUID4_BITS)
-    return f"{r[:8]}-{r[8:12]}-{r[12:16]}-{r[16:20]}-{r[20:]}".encode()
+
+def _draw_request_id_base() -> None:
+    """A new random base: at import, in a forked child (which must not repeat its parent's
+    ids), and when the counter has used up its 48 bits."""
+    global _id_prefix, _id_next
+    # os.urandom, not the random module: once per process, and independent of how (or
+    # whether) the random module was reseeded after a fork.
+    bits = (int.from_bytes(os.urandom(16)) & _UUID4_MASK) | _UUID4_BITS
+    r = f"{bits:032x}"
+    _id_prefix = f"{r[:8]}-{r[8:12]}-{r[12:16]}-{r[16:20]}-".encode()
+    _id_next = bits & (_ID_COUNTER_END - 1)
+
+
+_draw_request_id_base()
+os.register_at_fork(after_in_child=_draw_request_id_base)
+
+
+def new_request_id() -> bytes:
+    """A new id in the format of a version 4 UUID, unique per request (see above)."""
+    global _id_next
+    n = _id_next
+    if n >= _ID_COUNTER_END:
+        _draw_request_id_base()
+        n = _id_next
+    _id_next = n + 1
+    return b"%s%012x" % (_id_prefix, n)

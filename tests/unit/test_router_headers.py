@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
 
 import pytest
 
+from router import headers
 from router.headers import (
     Framing,
     build_request_head,
@@ -203,3 +206,46 @@ def test_request_ids_are_version_4_uuids() -> None:
         parsed = uuid.UUID(raw.decode())
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+_UUID4_TEXT = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def test_request_ids_have_the_version_4_format_and_do_not_repeat() -> None:
+    ids = [new_request_id() for _ in range(100_000)]
+    assert len(set(ids)) == len(ids)
+    for raw in ids[:1000] + ids[-1000:]:
+        assert _UUID4_TEXT.fullmatch(raw), raw
+
+
+def test_request_ids_draw_a_new_base_when_the_counter_runs_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(headers, "_id_next", (1 << 48) - 1)
+    last = new_request_id()
+    assert last.endswith(b"-ffffffffffff")
+    after = new_request_id()
+    assert _UUID4_TEXT.fullmatch(after), after
+    assert after[:24] != last[:24]      # a new random base, not a wrapped counter
+
+
+def test_a_forked_child_draws_its_own_request_id_base() -> None:
+    parent = new_request_id()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:    # the child: report one id and leave without running pytest's teardown
+        try:
+            os.write(write_end, new_request_id())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        child = b""
+        while piece := os.read(read_end, 64):
+            child += piece
+    finally:
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _UUID4_TEXT.fullmatch(child), child
+    assert child[:24] != parent[:24]
