@@ -770,12 +770,6 @@ class Exchange:
 
     # -- the response side (ResponseSink) ----------------------------------------------------
 
-    def hold_writes(self) -> None:
-        self.client.hold_writes()
-
-    def flush_writes(self) -> None:
-        self.client.flush_writes()
-
     def on_response_head(
         self, status: int, reason: bytes, headers: list[Header], facts: HeadFacts
     ) -> None:

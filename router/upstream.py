@@ -22,6 +22,12 @@ from router.headers import Header, HeadFacts, scan
 from router.pool import Endpoint
 
 
+class HeldWrites(Protocol):
+    def hold_writes(self) -> None:
+        """Collect what is written to the client until `flush_writes`: one syscall per read."""
+    def flush_writes(self) -> None: ...
+
+
 class ResponseSink(Protocol):
     """Where a backend connection delivers what it receives. Called from the event loop."""
 
@@ -35,9 +41,9 @@ class ResponseSink(Protocol):
     def on_backend_lost(self, reason: str) -> None: ...
     def on_backend_write_paused(self) -> None: ...
     def on_backend_write_resumed(self) -> None: ...
-    def hold_writes(self) -> None:
-        """Collect what is written to the client until `flush_writes`: one syscall per read."""
-    def flush_writes(self) -> None: ...
+    @property
+    def client(self) -> HeldWrites:
+        """The client the response goes to; its writes are held for the length of one read."""
 
 
 class BackendConnection(asyncio.Protocol):
@@ -144,7 +150,10 @@ class BackendConnection(asyncio.Protocol):
         if self._tunnel:
             sink.on_tunnel_data(data)
             return
-        sink.hold_writes()
+        # Straight to the client rather than through a method of the sink: two Python calls
+        # fewer per read.
+        client = sink.client
+        client.hold_writes()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -157,7 +166,7 @@ class BackendConnection(asyncio.Protocol):
             if self._ended:
                 self._end()
         finally:
-            sink.flush_writes()
+            client.flush_writes()
 
     # -- httptools callbacks -----------------------------------------------------------------
 
