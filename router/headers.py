@@ -79,6 +79,8 @@ class HeadFacts(NamedTuple):
 
 # Hop-by-hop names for the Connection values nearly every message carries, so that the usual
 # case builds no set. `close` names no header, but a header named `close` would be dropped.
+_new_tuple = tuple.__new__
+
 _CONNECTION_HOP = {
     b"keep-alive": HOP_BY_HOP,
     b"upgrade": HOP_BY_HOP,
@@ -112,7 +114,8 @@ def scan(headers: Sequence[Header]) -> HeadFacts:
                 length = int(value.strip())
             except ValueError:
                 length = None
-    return HeadFacts(tuple(names), hop, last_coding == b"chunked", length)
+    # tuple.__new__ directly: HeadFacts(...) goes through a generated Python __new__.
+    return _new_tuple(HeadFacts, (tuple(names), hop, last_coding == b"chunked", length))
 
 
 def build_request_head(

@@ -412,7 +412,8 @@ class ClientConnection(asyncio.Protocol):
             # llhttp stops here; whatever follows belongs to the protocol asked for.
             self._upgraded = exchange
         exchange.on_request_end()
-        self._after_exchange_activity()
+        if self._current is None:     # usually the exchange is still being answered: no call
+            self._after_exchange_activity()
 
     # -- exchanges ---------------------------------------------------------------------------
 
@@ -751,7 +752,7 @@ class Exchange:
             client_ip=client.client_ip,
             endpoint=self._endpoint,
             request_id=new_request_id(),
-            now_ms=int(time.time() * 1000),
+            now_ms=time.time_ns() // 1_000_000,
             upgrade=self.upgrade,
         )
         self._deadline = client.loop.time() + client.config.response_timeout_s
@@ -919,8 +920,10 @@ class Exchange:
     def _finish(self, now: float | None = None) -> None:
         """The response is out, at loop time `now` (read here if not given)."""
         self._finished = True
-        if self._counted is not None:
-            self._uncount()
+        counted = self._counted
+        if counted is not None:     # _uncount, inlined: this runs once per request
+            self._counted = None
+            self.client.proxy.in_flight.ended(counted)
         if self._scaled:
             self._unscale()
         client = self.client
