@@ -47,6 +47,27 @@ class ResponseSink(Protocol):
 
 
 class BackendConnection(asyncio.Protocol):
+    __slots__ = (
+        "_ended",
+        "_head_request",
+        "_headers",
+        "_keep_alive",
+        "_new_parser",
+        "_parser",
+        "_reading_paused",
+        "_reason",
+        "_sink",
+        "_status",
+        "_transport",
+        "_tunnel",
+        "_unasked",
+        "_until_close",
+        "_upstream",
+        "closed",
+        "endpoint",
+        "idle_since",
+    )
+
     def __init__(self, endpoint: Endpoint, upstream: Upstream) -> None:
         self.endpoint = endpoint
         self._upstream = upstream
