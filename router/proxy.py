@@ -182,6 +182,27 @@ class Proxy:
 class ClientConnection(asyncio.Protocol):
     """One client TCP connection: parses its requests and runs them as exchanges, in order."""
 
+    __slots__ = (
+        "_closing",
+        "_current",
+        "_eof",
+        "_head_bytes",
+        "_held",
+        "_idle_since",
+        "_max_head_bytes",
+        "_parser",
+        "_parsing",
+        "_paused",
+        "_queue",
+        "_transport",
+        "_upgraded",
+        "client_ip",
+        "config",
+        "loop",
+        "proxy",
+        "write_paused",
+    )
+
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.config = proxy.config
