@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from lattice.brain import route_claims
@@ -21,7 +21,6 @@ from lattice.models import (
     Assignment,
     DesiredLRP,
     DesiredLRPUpdate,
-    FieldError,
     RunInfo,
     SchedulingInfo,
 )
@@ -60,7 +59,7 @@ def _release_ops(actual: ActualLRP) -> list[Operation]:
     return []
 
 
-class LRPDB:
+class LRPDB(route_claims.ClaimsRoutes):
     def __init__(self, etcd: Etcd) -> None:
         self._etcd = etcd
 
@@ -144,20 +143,6 @@ class LRPDB:
             [Exists(keys.scheduling(actual.process_guid)), ModRevisionIs(key, 0)],
             [_put_actual(actual)],
         )
-
-    async def route_owners(self) -> route_claims.RouteOwners:
-        """Every route's owner, read from etcd (not a cache), with the claims key's revision."""
-        return await route_claims.read_owners(self._etcd)
-
-    async def claim_routes(
-        self,
-        check: Callable[[route_claims.RouteOwners], list[FieldError]],
-        write: Callable[[int], Awaitable[bool]],
-        *, what: str, owners: route_claims.RouteOwners | None = None,
-    ) -> bool:
-        """route_claims.claim on this store."""
-        return await route_claims.claim(self.route_owners, check=check, write=write,
-                                        what=what, owners=owners)
 
     async def get_scheduling(self, guid: str) -> tuple[SchedulingInfo, int] | None:
         kv = await self._etcd.get(keys.scheduling(guid))

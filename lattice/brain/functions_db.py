@@ -8,11 +8,10 @@ task whose input is missing.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
 from lattice.brain import route_claims
 from lattice.brain.tasks_db import encode as encode_task
-from lattice.models import FieldError, Task
+from lattice.models import Task
 from lattice.models.function import Function
 from lattice.store import Delete, Etcd, ModRevisionIs, Put, keys
 from lattice.store.etcd import Compare, Operation
@@ -22,7 +21,7 @@ def encode(function: Function) -> bytes:
     return json.dumps(function.to_dict(), separators=(",", ":")).encode()
 
 
-class FunctionDB:
+class FunctionDB(route_claims.ClaimsRoutes):
     def __init__(self, etcd: Etcd) -> None:
         self._etcd = etcd
 
@@ -37,20 +36,6 @@ class FunctionDB:
             compare += claim_compare
             ops += claim_ops
         return await self._etcd.txn(compare, ops)
-
-    async def route_owners(self) -> route_claims.RouteOwners:
-        """Every route's owner, read from etcd (not a cache), with the claims key's revision."""
-        return await route_claims.read_owners(self._etcd)
-
-    async def claim_routes(
-        self,
-        check: Callable[[route_claims.RouteOwners], list[FieldError]],
-        write: Callable[[int], Awaitable[bool]],
-        *, what: str, owners: route_claims.RouteOwners | None = None,
-    ) -> bool:
-        """route_claims.claim on this store."""
-        return await route_claims.claim(self.route_owners, check=check, write=write,
-                                        what=what, owners=owners)
 
     async def get(self, name: str) -> Function | None:
         kv = await self._etcd.get(keys.function(name))

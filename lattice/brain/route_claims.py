@@ -103,3 +103,24 @@ async def claim(
         if loop.time() > deadline:
             raise ModificationConflict(
                 f"other route writes kept landing first; retry the {what}")
+
+
+class ClaimsRoutes:
+    """For a store whose writes may claim routes (apps in db.py, functions in functions_db.py):
+    the owners read fresh from its etcd, and `claim` run on them."""
+
+    _etcd: Etcd
+
+    async def route_owners(self) -> RouteOwners:
+        """Every route's owner, read from etcd (not a cache), with the claims key's revision."""
+        return await read_owners(self._etcd)
+
+    async def claim_routes(
+        self,
+        check: Callable[[RouteOwners], list[FieldError]],
+        write: Callable[[int], Awaitable[bool]],
+        *, what: str, owners: RouteOwners | None = None,
+    ) -> bool:
+        """`claim` on this store."""
+        return await claim(self.route_owners, check=check, write=write, what=what,
+                           owners=owners)

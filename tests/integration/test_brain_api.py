@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
-from lattice.brain.config import BrainConfig
-from lattice.brain.main import serve
-from lattice.models import ServiceRecord
 from lattice.store import Etcd, keys
+from tests.support_brain import brains_in_process, receptor_records
 
 DOMAIN = "box.localhost"
 
@@ -21,19 +16,10 @@ DOMAIN = "box.localhost"
 @pytest.fixture
 async def api(etcd_endpoint: str, demo_image: str) -> AsyncIterator[str]:
     """The brain serving on a free port; yields its base URL, read from its service record."""
-    ready = asyncio.Event()
-    task = asyncio.create_task(serve(BrainConfig(etcd_endpoints=etcd_endpoint, domain=DOMAIN),
-                                     ready=ready))
-    await asyncio.wait_for(ready.wait(), 20)
-    etcd = Etcd(etcd_endpoint)
-    kvs, _ = await etcd.get_prefix(keys.SERVICES + "receptor/")
-    await etcd.close()
-    record = ServiceRecord.from_dict(json.loads(kvs[0].value))
-    assert record.hostnames == (f"receptor.{DOMAIN}",)
-    yield f"http://{record.address}"
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with brains_in_process(etcd_endpoint, DOMAIN) as (url,):
+        (record,) = await receptor_records(etcd_endpoint)
+        assert record.hostnames == (f"receptor.{DOMAIN}",)
+        yield url
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ a create of 127 instances or more answered 500."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,13 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from lattice.brain.config import BrainConfig
 from lattice.brain.converger import Seen
 from lattice.brain.db import LRPDB
-from lattice.brain.main import serve
-from lattice.models import ActualState, ServiceRecord, parse_desired_lrp
+from lattice.models import ActualState, parse_desired_lrp
 from lattice.models.desired import MAX_INSTANCES
 from lattice.store import MAX_TXN_OPS, Etcd, keys
+from tests.support_brain import brains_in_process, call
 from tests.support_cell import wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,32 +35,16 @@ async def store(etcd_endpoint: str) -> AsyncIterator[Etcd]:
 
 
 @pytest.fixture
-async def api(etcd_endpoint: str, store: Etcd, demo_image: str) -> AsyncIterator[str]:
+async def api(etcd_endpoint: str, demo_image: str) -> AsyncIterator[str]:
     """A brain (leading: it is alone) on a free port; yields its base URL."""
-    ready = asyncio.Event()
-    task = asyncio.create_task(serve(BrainConfig(etcd_endpoints=etcd_endpoint, domain=DOMAIN),
-                                     ready=ready))
-    try:
-        await asyncio.wait_for(ready.wait(), 20)
-        kvs, _ = await store.get_prefix(keys.SERVICES + "receptor/")
-        yield f"http://{ServiceRecord.from_dict(json.loads(kvs[0].value)).address}"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with brains_in_process(etcd_endpoint, DOMAIN) as (url,):
+        yield url
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def call(http: aiohttp.ClientSession, method: str, url: str,
-               body: object = None) -> tuple[int, Any]:
-    async with http.request(method, url, json=body) as r:
-        text = await r.text()
-        return r.status, (json.loads(text) if text else None)
 
 
 async def actual_records(store: Etcd, guid: str) -> list[dict[str, Any]]:

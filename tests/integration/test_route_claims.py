@@ -9,8 +9,6 @@ processes, as a box with two brains runs them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,57 +16,25 @@ from typing import Any
 import aiohttp
 import pytest
 
-from lattice.brain.config import BrainConfig
-from lattice.brain.main import serve
-from lattice.models import ServiceRecord
 from lattice.store import MAX_TXN_OPS, Etcd, keys
 from tests.integration.test_cluster_brain_ha import running_brains
+from tests.support_brain import brains_in_process, call
 
 DOMAIN = "box.localhost"
 RACERS = 8
 
 
-async def _receptor_addresses(etcd_endpoint: str) -> list[str]:
-    etcd = Etcd(etcd_endpoint)
-    try:
-        kvs, _ = await etcd.get_prefix(keys.SERVICES + "receptor/")
-    finally:
-        await etcd.close()
-    return [ServiceRecord.from_dict(json.loads(kv.value)).address for kv in kvs]
-
-
 @pytest.fixture
 async def brains(etcd_endpoint: str, demo_image: str) -> AsyncIterator[list[str]]:
     """Two brains in this process on one etcd; yields their API base URLs."""
-    tasks = []
-    try:
-        for _ in range(2):
-            ready = asyncio.Event()
-            tasks.append(asyncio.create_task(serve(
-                BrainConfig(etcd_endpoints=etcd_endpoint, domain=DOMAIN), ready=ready)))
-            await asyncio.wait_for(ready.wait(), 20)
-        addresses = await _receptor_addresses(etcd_endpoint)
-        assert len(addresses) == 2
-        yield [f"http://{address}" for address in addresses]
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with brains_in_process(etcd_endpoint, DOMAIN, count=2) as urls:
+        yield urls
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def call(http: aiohttp.ClientSession, method: str, url: str,
-               body: object = None) -> tuple[int, Any]:
-    async with http.request(method, url, json=body) as r:
-        raw = await r.read()
-        return r.status, (json.loads(raw) if raw else None)
 
 
 def app(guid: str, image: str, host: str, *, shared: bool = False) -> dict[str, Any]:
