@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
+import structlog
+
 from lattice.brain import route_claims
 from lattice.brain.converger import AssignmentSeen, Seen
 from lattice.models import (
@@ -27,6 +29,8 @@ from lattice.models import (
 from lattice.models.metrics import InstanceMetrics
 from lattice.store import TXN_BATCH, Delete, DeletePrefix, Etcd, ModRevisionIs, Put, batches, keys
 from lattice.store.etcd import Compare, Exists, Operation
+
+log = structlog.get_logger("lattice.brain.db")
 
 
 def encode(data: object) -> bytes:
@@ -203,6 +207,11 @@ class LRPDB(route_claims.ClaimsRoutes):
         (etcd's MAX_TXN_OPS), in the order the converger removes an instance: the router has
         dropped it before its cell drains it. An assignment left behind by a brain that dies
         between batches is an orphan (its ActualLRP is gone), which the converger deletes.
+
+        Each batch requires the app to be still absent: an app created again under the same
+        name may already have placed an index on the same cell, at the same assignment key,
+        and that assignment is the new app's. The batches stop there; what is left of the old
+        app (another instance_guid than the new ActualLRP's) is an orphan too.
         """
         actuals = await self.list_actual(guid)
         await self._etcd.txn([], [
@@ -213,8 +222,11 @@ class LRPDB(route_claims.ClaimsRoutes):
             DeletePrefix(keys.activity(guid, "")),
         ])
         releases = [op for actual, _ in actuals for op in _release_ops(actual)]
+        app_absent = ModRevisionIs(keys.scheduling(guid), 0)
         for batch in batches(releases):
-            await self._etcd.txn([], batch)
+            if not await self._etcd.txn([app_absent], batch):
+                log.info("app-recreated-during-removal", app=guid)
+                return
 
     # -- actual -------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -17,7 +17,8 @@ from lattice.brain.converger import Seen
 from lattice.brain.db import LRPDB
 from lattice.models import ActualState, parse_desired_lrp
 from lattice.models.desired import MAX_INSTANCES
-from lattice.store import MAX_TXN_OPS, Etcd, keys
+from lattice.store import MAX_TXN_OPS, DeletePrefix, Etcd, keys
+from lattice.store.etcd import Compare, Operation
 from tests.support_brain import brains_in_process, call
 from tests.support_cell import wait_for
 
@@ -132,3 +133,57 @@ async def test_removal_releases_every_cells_assignment(store: Etcd, demo_image: 
     assert (await store.get_prefix(keys.ASSIGNMENTS))[0] == []
     assert (await store.get_prefix(keys.actual_prefix("placed")))[0] == []
     assert await db.get_desired("placed") is None
+
+
+class RecreatesDuringRemoval(Etcd):
+    """A real etcd client that, right after the removal's first transaction (the one deleting
+    the instances by prefix), runs `between`: what another client could do at that moment."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(endpoint)
+        self.between: Callable[[], Awaitable[None]] | None = None
+
+    async def txn(self, compare: Sequence[Compare], success: Sequence[Operation]) -> bool:
+        succeeded = await super().txn(compare, success)
+        between, self.between = self.between, None
+        if between is not None and any(isinstance(op, DeletePrefix) for op in success):
+            await between()
+        else:
+            self.between = between
+        return succeeded
+
+
+async def test_a_removal_leaves_the_assignments_of_an_app_created_again_meanwhile(
+    etcd_endpoint: str, store: Etcd, demo_image: str
+) -> None:
+    """The app is created again under its name, and placed on the same cells, between the
+    removal's first transaction and its release of the old assignments: those keys now hold
+    the new app's assignments, and the removal must leave them alone."""
+    spec = {"process_guid": "again", "image": demo_image, "instances": BIG}
+    racing = RecreatesDuringRemoval(etcd_endpoint)
+    try:
+        remover = LRPDB(racing)
+        other = LRPDB(store)
+
+        async def place_all(db: LRPDB, epoch: str) -> None:
+            lrp = parse_desired_lrp(spec, epoch=epoch)
+            assert await db.create_desired(lrp, time.time_ns())
+            for actual, revision in await db.list_actual("again"):
+                cell = f"cell-{actual.index % 2}"
+                assert await db.claim(Seen(actual, revision), cell, lrp.scheduling,
+                                      time.time_ns())
+
+        await place_all(other, "old")
+
+        async def created_again() -> None:
+            await place_all(other, "new")
+
+        racing.between = created_again
+        await remover.delete_desired("again")
+
+        new_guids = {actual.instance_guid for actual, _ in await other.list_actual("again")}
+        kvs, _ = await store.get_prefix(keys.ASSIGNMENTS)
+        assert len(kvs) == BIG, f"{BIG - len(kvs)} of the new app's assignments were deleted"
+        assert {json.loads(kv.value)["instance_guid"] for kv in kvs} == new_guids
+    finally:
+        await racing.close()
