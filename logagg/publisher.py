@@ -96,12 +96,6 @@ def _pieces(envelope: Envelope) -> list[Envelope]:
     return [dataclasses.replace(envelope, message=piece) for piece in pieces]
 
 
-def _is_one_piece(message: str) -> bool:
-    length = len(message)
-    return length <= _SURELY_ONE_PIECE_CHARS or (length <= MAX_MESSAGE_BYTES
-                                                 and message.isascii())
-
-
 def aggregator_addresses(informer: Informer) -> list[str]:
     """The `doppler` addresses in the informer's copy, in key order (a stable first choice)."""
     addresses: list[str] = []
@@ -159,8 +153,7 @@ class LogPublisher:
         A line longer than MAX_MESSAGE_BYTES leaves as several envelopes (same metadata, same
         timestamp), so that no subscriber or drain receives an unbounded message.
         """
-        parts = [envelope] if _is_one_piece(envelope.message) else _pieces(envelope)
-        self._queue(parts)
+        self.emit_many((envelope,))
 
     def emit_many(self, envelopes: Iterable[Envelope]) -> None:
         """Queue lines in order, as emit() of each would, for one lock and one wake-up."""
@@ -169,7 +162,8 @@ class LogPublisher:
         for envelope in envelopes:
             message = envelope.message
             length = len(message)
-            # _is_one_piece, inlined: this loop runs once per line the router logs.
+            # A message that surely fits one envelope is queued as it is, without encoding it
+            # to find out: this loop runs once per line the router and the cells log.
             if length <= _SURELY_ONE_PIECE_CHARS or (length <= MAX_MESSAGE_BYTES
                                                      and message.isascii()):
                 keep(envelope)

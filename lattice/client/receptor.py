@@ -76,8 +76,7 @@ class ReceptorClient:
                       "info", data)
 
     async def create_desired_lrp(self, request: Mapping[str, Any]) -> DesiredLRP:
-        data = await self._call("POST", "/v1/desired_lrps", body=request)
-        return _parse(lambda: desired_lrp_from_dict(data), "desired LRP", data)
+        return _desired_lrp(await self._call("POST", "/v1/desired_lrps", body=request))
 
     async def desired_lrps(self) -> list[DesiredLRP]:
         data = await self._call("GET", "/v1/desired_lrps")
@@ -85,8 +84,7 @@ class ReceptorClient:
                       "desired LRP list", data)
 
     async def desired_lrp(self, process_guid: str) -> DesiredLRP:
-        data = await self._call("GET", f"/v1/desired_lrps/{process_guid}")
-        return _parse(lambda: desired_lrp_from_dict(data), "desired LRP", data)
+        return _desired_lrp(await self._call("GET", f"/v1/desired_lrps/{process_guid}"))
 
     async def update_desired_lrp(
         self,
@@ -114,9 +112,7 @@ class ReceptorClient:
 
     async def actual_lrps(self, process_guid: str | None = None) -> list[ActualLRP]:
         path = "/v1/actual_lrps" if process_guid is None else f"/v1/actual_lrps/{process_guid}"
-        data = await self._call("GET", path)
-        return _parse(lambda: [ActualLRP.from_dict(item) for item in data],
-                      "actual LRP list", data)
+        return _actual_lrps(await self._call("GET", path))
 
     async def actual_lrps_with_metrics(
         self, process_guid: str
@@ -181,18 +177,23 @@ class BlockingReceptorClient:
         return self._base_url
 
     def create_desired_lrp(self, request: Mapping[str, Any]) -> DesiredLRP:
-        data = self._call("POST", "/v1/desired_lrps", body=request)
-        return _parse(lambda: desired_lrp_from_dict(data), "desired LRP", data)
+        return _desired_lrp(self._call("POST", "/v1/desired_lrps", body=request))
 
     def actual_lrps(self, process_guid: str) -> list[ActualLRP]:
-        data = self._call("GET", f"/v1/actual_lrps/{process_guid}")
-        return _parse(lambda: [ActualLRP.from_dict(item) for item in data],
-                      "actual LRP list", data)
+        return _actual_lrps(self._call("GET", f"/v1/actual_lrps/{process_guid}"))
 
     def _call(self, method: str, path: str, *, body: Any = None) -> Any:
         with reaching(self._base_url, method, path):
             reply = self._transport.request_blocking(method, self._base_url + path, body)
         return answer(self._base_url, method, path, reply)
+
+
+def _desired_lrp(data: Any) -> DesiredLRP:
+    return _parse(lambda: desired_lrp_from_dict(data), "desired LRP", data)
+
+
+def _actual_lrps(data: Any) -> list[ActualLRP]:
+    return _parse(lambda: [ActualLRP.from_dict(item) for item in data], "actual LRP list", data)
 
 
 @contextlib.contextmanager

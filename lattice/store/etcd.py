@@ -192,49 +192,49 @@ class Etcd:
     async def close(self) -> None:
         await self._reset(None)
 
+    @contextlib.asynccontextmanager
+    async def _request(
+        self, client: aetcd.Client, what: str, *, lease: bool = False, reset: bool = True
+    ) -> AsyncIterator[None]:
+        """One request on `client`: a failure to reach etcd is StoreUnavailable("etcd WHAT:
+        ..."), after dropping the connection (`reset`). `lease`: aetcd's ClientError, which its
+        lease calls raise when etcd is away, counts as such a failure too."""
+        errors = (*_UNAVAILABLE, aetcd.exceptions.ClientError) if lease else _UNAVAILABLE
+        try:
+            with _closed_channel_is_unavailable():
+                yield
+        except errors as exc:
+            if reset:
+                await self._reset(client)
+            raise StoreUnavailable(f"etcd {what}: {exc}") from exc
+
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, key: str) -> KeyValue | None:
         client = await self._conn()
-        try:
-            with _closed_channel_is_unavailable():
-                result = await client.get(key.encode())
-        except _UNAVAILABLE as exc:
-            await self._reset(client)
-            raise StoreUnavailable(f"etcd get {key}: {exc}") from exc
+        async with self._request(client, f"get {key}"):
+            result = await client.get(key.encode())
         return None if result is None else _to_kv(result)
 
     async def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
         """Every key under `prefix`, and the store revision the read was made at."""
         client = await self._conn()
-        try:
-            with _closed_channel_is_unavailable():
-                result = await client.get_prefix(prefix.encode())
-        except _UNAVAILABLE as exc:
-            await self._reset(client)
-            raise StoreUnavailable(f"etcd get_prefix {prefix}: {exc}") from exc
+        async with self._request(client, f"get_prefix {prefix}"):
+            result = await client.get_prefix(prefix.encode())
         return [_to_kv(kv) for kv in result], result.header.revision
 
     # -- writes ---------------------------------------------------------------------------
 
     async def put(self, key: str, value: bytes, lease: int | None = None) -> int:
         client = await self._conn()
-        try:
-            with _closed_channel_is_unavailable():
-                result = await client.put(key.encode(), value, lease=lease)
-        except _UNAVAILABLE as exc:
-            await self._reset(client)
-            raise StoreUnavailable(f"etcd put {key}: {exc}") from exc
+        async with self._request(client, f"put {key}"):
+            result = await client.put(key.encode(), value, lease=lease)
         return int(result.header.revision)
 
     async def delete_prefix(self, prefix: str) -> None:
         client = await self._conn()
-        try:
-            with _closed_channel_is_unavailable():
-                await client.delete_prefix(prefix.encode())
-        except _UNAVAILABLE as exc:
-            await self._reset(client)
-            raise StoreUnavailable(f"etcd delete_prefix {prefix}: {exc}") from exc
+        async with self._request(client, f"delete_prefix {prefix}"):
+            await client.delete_prefix(prefix.encode())
 
     async def txn(self, compare: Sequence[Compare], success: Sequence[Operation]) -> bool:
         """Apply `success` atomically if every comparison holds; True if it was applied."""
@@ -262,46 +262,31 @@ class Etcd:
                 ops.append(
                     aetcd.transactions.Delete(op.prefix.encode(), range_end=_prefix_end(op.prefix))
                 )
-        try:
-            with _closed_channel_is_unavailable():
-                succeeded, _ = await client.transaction(
-                    compare=comparisons, success=ops, failure=[]
-                )
-        except _UNAVAILABLE as exc:
-            await self._reset(client)
-            raise StoreUnavailable(f"etcd txn: {exc}") from exc
+        async with self._request(client, "txn"):
+            succeeded, _ = await client.transaction(
+                compare=comparisons, success=ops, failure=[]
+            )
         return bool(succeeded)
 
     # -- leases ---------------------------------------------------------------------------
 
     async def grant_lease(self, ttl_s: int) -> int:
         client = await self._conn()
-        try:
-            with _closed_channel_is_unavailable():
-                lease = await client.lease(ttl_s)
-        except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
-            await self._reset(client)
-            raise StoreUnavailable(f"etcd lease grant: {exc}") from exc
+        async with self._request(client, "lease grant", lease=True):
+            lease = await client.lease(ttl_s)
         return int(lease.id)
 
     async def keep_alive(self, lease_id: int) -> bool:
         """Refresh a lease once; False if it has already expired."""
         client = await self._conn()
-        try:
-            with _closed_channel_is_unavailable():
-                reply = await client.refresh_lease(lease_id)
-        except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
-            await self._reset(client)
-            raise StoreUnavailable(f"etcd lease keep-alive: {exc}") from exc
+        async with self._request(client, "lease keep-alive", lease=True):
+            reply = await client.refresh_lease(lease_id)
         return reply is not None and int(reply.TTL) > 0
 
     async def revoke_lease(self, lease_id: int) -> None:
         client = await self._conn()
-        try:
-            with _closed_channel_is_unavailable():
-                await client.revoke_lease(lease_id)
-        except (*_UNAVAILABLE, aetcd.exceptions.ClientError) as exc:
-            raise StoreUnavailable(f"etcd lease revoke: {exc}") from exc
+        async with self._request(client, "lease revoke", lease=True, reset=False):
+            await client.revoke_lease(lease_id)
 
     # -- watches --------------------------------------------------------------------------
 

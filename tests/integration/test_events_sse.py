@@ -10,7 +10,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -22,6 +22,7 @@ from lattice.brain.events import HEARTBEAT_S, EventHub, register_event_routes
 from lattice.brain.main import serve
 from lattice.etcd_server import free_port
 from lattice.store import Etcd, keys
+from tests.support_logagg import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +41,6 @@ async def running_brain(etcd_endpoint: str) -> AsyncIterator[str]:
         server.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await server
-
-
-async def wait_until(check: Callable[[], bool], limit_s: float, what: str) -> float:
-    """Seconds until `check()` holds; fails naming `what` past `limit_s`."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > limit_s:
-            raise AssertionError(f"timed out after {limit_s} s waiting for {what}")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
 
 
 async def read_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:
@@ -180,14 +171,16 @@ async def test_a_subscriber_whose_peer_is_gone_is_dropped_at_once(reset: bool) -
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 200")
-        await wait_until(lambda: hub.subscribers == 1, 10, "the subscription")
+        await wait_for(lambda: hub.subscribers == 1, 10, "the subscription")
         if reset:       # RST rather than FIN
             sock = writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
         writer.close()
         # Well inside the heartbeat, when a write would have found the peer gone.
-        took = await wait_until(lambda: hub.subscribers == 0, HEARTBEAT_S / 3,
-                                "the subscriber to be dropped")
+        start = time.monotonic()
+        await wait_for(lambda: hub.subscribers == 0, HEARTBEAT_S / 3,
+                       "the subscriber to be dropped")
+        took = time.monotonic() - start
         assert took < HEARTBEAT_S / 3
     finally:
         await runner.cleanup()
