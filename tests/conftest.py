@@ -35,10 +35,8 @@ def running_etcd(data_dir: Path) -> Iterator[str]:
     """A fresh etcd on free loopback ports with its data in `data_dir`; stopped on exit."""
     if shutil.which("etcd") is None:
         pytest.fail("etcd is not installed: run `make deps` (Debian: apt-get install etcd-server)")
-    command = etcd_server.EtcdCommand.on_free_ports(data_dir)
-    process = etcd_server.start(command)
+    command, process = asyncio.run(etcd_server.start_on_free_ports(data_dir))
     try:
-        asyncio.run(etcd_server.wait_until_ready(command.endpoint))
         yield command.endpoint
     finally:
         process.terminate()

@@ -123,10 +123,8 @@ def test_one_brain_leads_and_the_other_takes_over_after_its_death(
 @pytest.fixture
 def etcd_process(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """An etcd of this test's own, with its process, to freeze and thaw."""
-    command = etcd_server.EtcdCommand.on_free_ports(tmp_path / "etcd")
-    process = etcd_server.start(command)
+    command, process = asyncio.run(etcd_server.start_on_free_ports(tmp_path / "etcd"))
     try:
-        asyncio.run(etcd_server.wait_until_ready(command.endpoint))
         yield command.endpoint, process
     finally:
         process.send_signal(signal.SIGCONT)     # a test that failed while it was frozen

@@ -21,13 +21,19 @@ DOMAIN = "lattice.localhost"
 class OwnEtcd:
     """An etcd this test may stop and start again, on the same data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.command = etcd_server.EtcdCommand.on_free_ports(data_dir)
-        self.process: subprocess.Popen[bytes] | None = None
+    def __init__(self, command: etcd_server.EtcdCommand,
+                 process: subprocess.Popen[bytes]) -> None:
+        self.command = command
+        self.process: subprocess.Popen[bytes] | None = process
+
+    @classmethod
+    async def first_start(cls, data_dir: Path) -> OwnEtcd:
+        return cls(*await etcd_server.start_on_free_ports(data_dir))
 
     async def start(self) -> None:
+        """Start again, on the same ports and data."""
         self.process = etcd_server.start(self.command)
-        await etcd_server.wait_until_ready(self.command.endpoint)
+        await etcd_server.wait_until_ready(self.command.endpoint, process=self.process)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -42,8 +48,7 @@ class OwnEtcd:
 
 @pytest.fixture
 async def own_etcd(tmp_path: Path) -> AsyncIterator[OwnEtcd]:
-    server = OwnEtcd(tmp_path / "etcd")
-    await server.start()
+    server = await OwnEtcd.first_start(tmp_path / "etcd")
     try:
         yield server
     finally:

@@ -34,13 +34,19 @@ async def eventually(check: Callable[[], bool], within: float, what: str) -> Non
 
 
 class RestartableEtcd:
-    def __init__(self, data_dir: Path) -> None:
-        self.command = etcd_server.EtcdCommand.on_free_ports(data_dir)
-        self.process: subprocess.Popen[bytes] | None = None
+    def __init__(self, command: etcd_server.EtcdCommand,
+                 process: subprocess.Popen[bytes]) -> None:
+        self.command = command
+        self.process: subprocess.Popen[bytes] | None = process
+
+    @classmethod
+    async def first_start(cls, data_dir: Path) -> RestartableEtcd:
+        return cls(*await etcd_server.start_on_free_ports(data_dir))
 
     async def start(self) -> None:
+        """Start again, on the same ports and data."""
         self.process = etcd_server.start(self.command)
-        await etcd_server.wait_until_ready(self.command.endpoint)
+        await etcd_server.wait_until_ready(self.command.endpoint, process=self.process)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -51,8 +57,7 @@ class RestartableEtcd:
 
 @pytest.fixture
 async def restartable(tmp_path: Path) -> AsyncIterator[RestartableEtcd]:
-    server = RestartableEtcd(tmp_path / "etcd")
-    await server.start()
+    server = await RestartableEtcd.first_start(tmp_path / "etcd")
     yield server
     server.stop()
 
