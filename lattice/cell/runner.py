@@ -55,7 +55,10 @@ from lattice.store import StoreError
 log = structlog.get_logger("lattice.cell.runner")
 
 Clock = Callable[[], int]
-LOG_DRAIN_S = 2.0       # how long a crash waits for the container's last lines
+# How long a crash waits for a stopped container's last lines. The stream ends as soon as they
+# are read, so this bound only matters while the engine is slow (a loaded CI machine took over
+# 2 s): then a crash log without the app's last line would be the cost.
+LOG_DRAIN_S = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -460,10 +463,11 @@ class InstanceRunner:
         first. One still running (a failed health check) is removed without waiting.
         """
         log.info("instance-crashed", reason=reason)
-        self._logs.cell(cell_message or reason, "OUT" if cell_message else "ERR")
         if stopped:
             await self._drain_logs()
-        # After the drain: the aggregator keeps the lines before this notice as the crash log.
+        # After the drain, so that "Exit status N" follows the app's last lines, as in Diego's
+        # logs; then the notice: the aggregator keeps the lines before it as the crash log.
+        self._logs.cell(cell_message or reason, "OUT" if cell_message else "ERR")
         self._logs.crashed(reason, exit_status)
         if await self._deps.reports.crashed(self.assignment, reason) is None:
             log.info("instance-not-ours")
