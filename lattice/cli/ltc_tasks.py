@@ -18,11 +18,12 @@ from lattice.cli.exit_codes import ExitCode
 from lattice.client.app_spec import parse_duration
 from lattice.client.connection import Connection
 from lattice.client.errors import InvalidInput
-from lattice.models import FieldError, Task
+from lattice.models import FieldError
 from lattice.models.desired import APP_NAME_PATTERN
 
 if TYPE_CHECKING:
     from lattice.cli.ltc import LtcContext  # ltc imports this module: no import at run time
+    from lattice.models import Task  # a type only: `ltc create` does without the task model
 
 
 def _context(ctx: click.Context) -> LtcContext:

@@ -28,7 +28,7 @@ from lattice.client.errors import (
 )
 from lattice.client.receptor import CellState, Info
 from lattice.client.target import Target
-from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping, Task, TaskState
+from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping
 from lattice.models.actual import ActualLRP
 from lattice.models.desired import describe_monitor
 from lattice.models.syslog_drain import redact
@@ -38,9 +38,10 @@ if TYPE_CHECKING:
     from lattice.client.smoke import StepResult
 
     # Types only: `ltc create` and `ltc --help` do without logagg and these models (about
-    # 4 ms of imports; tests/unit/test_ltc_imports.py).
+    # 6 ms of imports; tests/unit/test_ltc_imports.py).
     from lattice.models.function import Function
     from lattice.models.metrics import InstanceMetrics
+    from lattice.models.task import Task
     from logagg.crashes import CrashRecord
     from logagg.envelope import Envelope
 
@@ -490,6 +491,8 @@ def task_submitted(guid: str) -> str:
 
 def task_detail(task: Task) -> str:
     """`ltc task GUID`: one field a line, the outcome once it has completed."""
+    from lattice.models.task import TaskState  # here: `ltc create` does without the task model
+
     rows = [("Task", task.task_guid), ("State", str(task.state)),
             ("Image", task.definition.image), ("Cell", task.cell_id or NONE)]
     if task.placement_error:

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lattice.client.api_transport import HttpTransport, Reply, Transport
 from lattice.client.errors import ApiError, BadTarget, ProtocolError
-from lattice.models import ActualLRP, CellPresence, DesiredLRP, Route, RunInfo, SchedulingInfo
+from lattice.models import ActualLRP, DesiredLRP, Route, RunInfo, SchedulingInfo
 
 if TYPE_CHECKING:
+    from lattice.models.cell import CellPresence
     from lattice.models.metrics import InstanceMetrics
 
 T = TypeVar("T")
@@ -141,6 +142,8 @@ class ReceptorClient:
         return data
 
     async def cells(self) -> list[CellState]:
+        from lattice.models.cell import CellPresence  # here: `ltc create` does without it
+
         data = await self._call("GET", "/v1/cells")
 
         def build() -> list[CellState]:

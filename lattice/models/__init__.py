@@ -1,27 +1,49 @@
-"""Pure types of the scheduler, their validation and their state rules. No I/O here."""
+"""Pure types of the scheduler, their validation and their state rules. No I/O here.
 
-from lattice.models.actual import ActualLRP, ActualState, InvalidTransition, PortMapping
-from lattice.models.cell import Assignment, Capacity, CellPresence, ServiceRecord
-from lattice.models.desired import (
-    DesiredLRP,
-    DesiredLRPUpdate,
-    ModificationTag,
-    PortMonitor,
-    Route,
-    RunInfo,
-    SchedulingInfo,
-    parse_desired_lrp,
-    parse_desired_lrp_update,
-)
-from lattice.models.errors import FieldError, ModelError, ValidationError
-from lattice.models.restart_policy import DEFAULT_RESTART_POLICY, RestartPolicy
-from lattice.models.task import (
-    InvalidTaskTransition,
-    Task,
-    TaskDefinition,
-    TaskState,
-    parse_task,
-)
+Each name below is imported from its module on first use (PEP 562): `ltc create` needs the
+desired and actual LRPs only, and importing the cell and task models with them would cost
+every `ltc` start a few milliseconds of dataclass set-up (tests/unit/test_ltc_imports.py).
+`from lattice.models import X` works as before; mypy reads the imports under TYPE_CHECKING.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lattice.models.actual import ActualLRP, ActualState, InvalidTransition, PortMapping
+    from lattice.models.cell import Assignment, Capacity, CellPresence, ServiceRecord
+    from lattice.models.desired import (
+        DesiredLRP,
+        DesiredLRPUpdate,
+        ModificationTag,
+        PortMonitor,
+        Route,
+        RunInfo,
+        SchedulingInfo,
+        parse_desired_lrp,
+        parse_desired_lrp_update,
+    )
+    from lattice.models.errors import FieldError, ModelError, ValidationError
+    from lattice.models.restart_policy import DEFAULT_RESTART_POLICY, RestartPolicy
+    from lattice.models.task import (
+        InvalidTaskTransition,
+        Task,
+        TaskDefinition,
+        TaskState,
+        parse_task,
+    )
+
+_NAMES_BY_MODULE = {
+    "actual": ["ActualLRP", "ActualState", "InvalidTransition", "PortMapping"],
+    "cell": ["Assignment", "Capacity", "CellPresence", "ServiceRecord"],
+    "desired": ["DesiredLRP", "DesiredLRPUpdate", "ModificationTag", "PortMonitor", "Route",
+                "RunInfo", "SchedulingInfo", "parse_desired_lrp", "parse_desired_lrp_update"],
+    "errors": ["FieldError", "ModelError", "ValidationError"],
+    "restart_policy": ["DEFAULT_RESTART_POLICY", "RestartPolicy"],
+    "task": ["InvalidTaskTransition", "Task", "TaskDefinition", "TaskState", "parse_task"],
+}
+_MODULE_OF = {name: module for module, names in _NAMES_BY_MODULE.items() for name in names}
 
 __all__ = [
     "DEFAULT_RESTART_POLICY",
@@ -52,3 +74,18 @@ __all__ = [
     "parse_desired_lrp_update",
     "parse_task",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lattice.models' has no attribute {name!r}")
+    # __import__ rather than importlib.import_module: the same import, but one that
+    # `python -X importtime` reports, so the start-up cost of each module stays visible.
+    value = getattr(__import__(f"lattice.models.{module}", fromlist=[name]), name)
+    globals()[name] = value     # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
