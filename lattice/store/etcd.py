@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aetcd
@@ -84,6 +84,26 @@ class DeletePrefix:
 
 
 Operation = Put | Delete | DeletePrefix
+
+
+# -- reads made together, at one revision, by `read` -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Get:
+    """Read: one key (nothing when it does not exist)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class GetPrefix:
+    """Read: every key under `prefix`."""
+
+    prefix: str
+
+
+Read = Get | GetPrefix
 
 
 def parse_endpoints(endpoints: str) -> list[tuple[str, int]]:
@@ -223,6 +243,23 @@ class Etcd:
             result = await client.get_prefix(prefix.encode())
         return [_to_kv(kv) for kv in result], result.header.revision
 
+    async def read(self, reads: Sequence[Read]) -> list[list[KeyValue]]:
+        """What each of `reads` finds, all at one store revision, in one round trip: a
+        transaction of reads only, so no write can fall between two of them."""
+        if len(reads) > MAX_TXN_OPS:
+            raise TxnTooLarge(f"{len(reads)} reads in one transaction; etcd accepts at most "
+                              f"{MAX_TXN_OPS}")
+        ranges = [
+            aetcd.transactions.Get(r.key.encode()) if isinstance(r, Get)
+            else aetcd.transactions.Get(r.prefix.encode(), range_end=_prefix_end(r.prefix))
+            for r in reads
+        ]
+        client = await self._conn()
+        async with self._request(client, "read"):
+            _, responses = await client.transaction(compare=[], success=ranges, failure=[])
+        # aetcd answers each range with a list of (value, KeyValue) pairs.
+        return [[_to_kv(kv) for _, kv in found] for found in responses]
+
     # -- writes ---------------------------------------------------------------------------
 
     async def put(self, key: str, value: bytes, lease: int | None = None) -> int:
@@ -238,6 +275,28 @@ class Etcd:
 
     async def txn(self, compare: Sequence[Compare], success: Sequence[Operation]) -> bool:
         """Apply `success` atomically if every comparison holds; True if it was applied."""
+        succeeded, _ = await self._txn(compare, success)
+        return succeeded
+
+    async def txn_revision(
+        self, compare: Sequence[Compare], success: Sequence[Operation]
+    ) -> int | None:
+        """`txn`, telling the store revision the writes were made at (every key they put has
+        that mod_revision), or None when a comparison failed and nothing was written."""
+        if not success:
+            raise ValueError("a transaction without operations has no revision of its own")
+        succeeded, responses = await self._txn(compare, success)
+        if not succeeded:
+            return None
+        # etcd stamps each write's answer with the transaction's revision.
+        first = responses[0]
+        answer = first.response_put if first.HasField("response_put") else (
+            first.response_delete_range)
+        return int(answer.header.revision)
+
+    async def _txn(
+        self, compare: Sequence[Compare], success: Sequence[Operation]
+    ) -> tuple[bool, list[Any]]:
         if len(compare) > MAX_TXN_OPS or len(success) > MAX_TXN_OPS:
             # Refused here with what went wrong, rather than by etcd with an InvalidArgument
             # the caller cannot tell from a bad request.
@@ -263,10 +322,10 @@ class Etcd:
                     aetcd.transactions.Delete(op.prefix.encode(), range_end=_prefix_end(op.prefix))
                 )
         async with self._request(client, "txn"):
-            succeeded, _ = await client.transaction(
+            succeeded, responses = await client.transaction(
                 compare=comparisons, success=ops, failure=[]
             )
-        return bool(succeeded)
+        return bool(succeeded), list(responses)
 
     # -- leases ---------------------------------------------------------------------------
 
@@ -341,10 +400,13 @@ __all__ = [
     "DeletePrefix",
     "Etcd",
     "Exists",
+    "Get",
+    "GetPrefix",
     "KeyValue",
     "ModRevisionIs",
     "Operation",
     "Put",
+    "Read",
     "StoreError",
     "StoreUnavailable",
     "TxnTooLarge",
