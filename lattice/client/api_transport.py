@@ -1,24 +1,24 @@
 """How ltc's API calls reach the box: one request, one answer, over a keep-alive connection.
 
-`Transport` is what `ReceptorClient` needs. `HttpTransport` is the one `ltc` uses: the standard
-library's http.client, because importing aiohttp costs about 100 ms, half of a whole
-`ltc create` of one instance, and plain request/response calls need nothing of it (the log
-WebSocket and the other streams still use aiohttp, imported when they are used). The blocking
-calls run in worker threads, never on the event loop; each thread takes an idle connection
-from the pool or opens one, so calls may overlap.
+`Transport` is what `ReceptorClient` needs. `HttpTransport` is the one `ltc` uses: a small
+blocking HTTP/1.1 client (plain_http.py), because importing aiohttp costs about 100 ms, half of
+a whole `ltc create` of one instance, and http.client another 13 ms, while plain
+request/response calls need nothing of either (the log WebSocket and the other streams still
+use aiohttp, imported when they are used). The blocking calls run in worker threads, never on
+the event loop; each thread takes an idle connection from the pool or opens one, so calls may
+overlap.
 
 Names resolve as in `resolve.py`: a box name (`receptor.box.localhost`, `*.nip.io`) connects to
 the address it stands for while the Host header keeps the real name.
 
-Failures come out as the standard library's: `TimeoutError` when the box does not answer in
-time, another `OSError` when it cannot be reached (`ReceptorClient` turns both into BadTarget).
+Failures come out as OSErrors: `TimeoutError` when the box does not answer in time, another
+`OSError` when it cannot be reached or its answer is no HTTP (`ReceptorClient` turns both into
+BadTarget).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from lattice.client.names import static_address
+from lattice.client.plain_http import Connection
 
 # The router marks its own error answers with this header (gorouter's X-Cf-RouterError).
 ROUTER_ERROR_HEADER = "X-Cf-RouterError"
@@ -34,8 +35,9 @@ CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 30.0
 # Safe to send again on a fresh connection when a kept-alive one turns out closed by the peer.
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-# What a kept-alive connection that the server has meanwhile closed fails with.
-STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# What a kept-alive connection that the server has meanwhile closed fails with (plain_http's
+# RemoteDisconnected is a ConnectionResetError).
+STALE_CONNECTION = (ConnectionResetError, BrokenPipeError)
 
 
 @dataclass(frozen=True)
@@ -62,26 +64,13 @@ class Endpoint:
         return cls(host, port, static_address(host) or host)
 
 
-def http_connection(endpoint: Endpoint, timeout_s: float) -> http.client.HTTPConnection:
-    """An unopened http.client connection to `endpoint`'s address."""
-    connection = http.client.HTTPConnection(endpoint.address, endpoint.port, timeout=timeout_s)
-    if endpoint.address.isascii():
-        # socket.getaddrinfo encodes a str host with the idna codec, whose first use imports
-        # encodings.idna, stringprep and unicodedata (about 1.5 ms, a fiftieth of `ltc create`);
-        # an ASCII host given as bytes needs no codec. http.client connects through this
-        # attribute; were it ever gone, the connection would simply take the str path.
-        connection._create_connection = _connect_ascii  # type: ignore[attr-defined]
-    return connection
-
-
-def _connect_ascii(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-    host, port = address
-    return socket.create_connection((host.encode("ascii"), port),  # type: ignore[arg-type]
-                                    *args, **kwargs)
+def http_connection(endpoint: Endpoint, timeout_s: float) -> Connection:
+    """An unopened connection to `endpoint`'s address (`timeout_s` bounds the connect)."""
+    return Connection(endpoint.address, endpoint.port, timeout_s)
 
 
 class HttpTransport:
-    """Pooled keep-alive http.client connections, used from worker threads."""
+    """Pooled keep-alive HTTP/1.1 connections, used from worker threads."""
 
     def __init__(
         self,
@@ -93,7 +82,7 @@ class HttpTransport:
         self._headers = dict(headers or {})
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
-        self._idle: dict[Endpoint, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[Endpoint, list[Connection]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -103,13 +92,6 @@ class HttpTransport:
         return await asyncio.to_thread(self.request_blocking, method, url, body)
 
     def request_blocking(self, method: str, url: str, body: Any = None) -> Reply:
-        try:
-            return self._request(method, url, body)
-        except http.client.HTTPException as exc:
-            # A broken answer (bad status line, cut short): as aiohttp, a connection failure.
-            raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
-
-    def _request(self, method: str, url: str, body: Any) -> Reply:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"not an http URL: {url!r}")
@@ -122,18 +104,15 @@ class HttpTransport:
             headers["Content-Type"] = "application/json"
         connection, reused = self._take(endpoint)
         try:
-            response = self._exchange(connection, method, path, payload, headers)
-        except STALE_CONNECTION:
-            connection.close()
-            if not reused or method not in IDEMPOTENT:
-                raise
-            connection = self._open(endpoint)
-            response = self._exchange(connection, method, path, payload, headers)
-        except BaseException:
-            connection.close()
-            raise
-        try:
-            raw = response.read()
+            try:
+                response = connection.request(method, path, headers, payload)
+            except STALE_CONNECTION:
+                connection.close()
+                if not reused or method not in IDEMPOTENT:
+                    raise
+                connection = self._open(endpoint)
+                response = connection.request(method, path, headers, payload)
+            raw = connection.body(response)
         except BaseException:
             connection.close()
             raise
@@ -142,7 +121,7 @@ class HttpTransport:
         else:
             self._give_back(endpoint, connection)
         return Reply(response.status, raw.decode("utf-8", errors="replace"),
-                     response.getheader(ROUTER_ERROR_HEADER))
+                     response.header(ROUTER_ERROR_HEADER))
 
     def close(self) -> None:
         """Close the idle connections; a call still under way closes its own when done."""
@@ -155,37 +134,23 @@ class HttpTransport:
 
     # -- the pool -------------------------------------------------------------------------------
 
-    def _take(self, endpoint: Endpoint) -> tuple[http.client.HTTPConnection, bool]:
+    def _take(self, endpoint: Endpoint) -> tuple[Connection, bool]:
         with self._lock:
             idle = self._idle.get(endpoint)
             if idle:
                 return idle.pop(), True
         return self._open(endpoint), False
 
-    def _give_back(self, endpoint: Endpoint, connection: http.client.HTTPConnection) -> None:
+    def _give_back(self, endpoint: Endpoint, connection: Connection) -> None:
         with self._lock:
             if not self._closed:
                 self._idle.setdefault(endpoint, []).append(connection)
                 return
         connection.close()
 
-    def _open(self, endpoint: Endpoint) -> http.client.HTTPConnection:
+    def _open(self, endpoint: Endpoint) -> Connection:
         connection = http_connection(endpoint, self._connect_timeout_s)
         connection.connect()
         assert connection.sock is not None   # connect() either set it or raised
         connection.sock.settimeout(self._timeout_s)
         return connection
-
-    @staticmethod
-    def _exchange(
-        connection: http.client.HTTPConnection, method: str, path: str, payload: bytes | None,
-        headers: Mapping[str, str],
-    ) -> http.client.HTTPResponse:
-        # skip_host: the Host header names the box, not the address connected to.
-        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        for name, value in headers.items():
-            connection.putheader(name, value)
-        if payload is not None or method in ("POST", "PUT"):
-            connection.putheader("Content-Length", str(len(payload or b"")))
-        connection.endheaders(payload)
-        return connection.getresponse()

@@ -10,7 +10,8 @@ at the usual pace once it is not (the brain drops a slow subscriber; a proxy may
 
 The stream asks for the app's events only (`?process_guid=APP`): the brain sends none of the
 other apps' and tasks' events, so a busy box costs the wait nothing. A daemon thread reads the
-stream with http.client (no aiohttp to import, no task on the event loop) and still marks only
+stream with plain_http.py (no aiohttp or http.client to import, no task on the event loop) and
+still marks only
 the events whose line names the app, so a brain that ignored the filter would only cost reads;
 `close()` shuts the socket, so the thread ends at once.
 """
@@ -18,7 +19,6 @@ the events whose line names the app, so a brain that ignored the filter would on
 from __future__ import annotations
 
 import contextlib
-import http.client
 import socket
 import threading
 from collections.abc import Mapping
@@ -116,31 +116,26 @@ class AppEvents:
                 self._loop.call_soon_threadsafe(self._changed_async.set)
 
     def _read(self) -> None:
-        endpoint = self._endpoint
-        connection = http_connection(endpoint, CONNECT_TIMEOUT_S)
+        connection = http_connection(self._endpoint, CONNECT_TIMEOUT_S)
         try:
-            connection.putrequest("GET", self._path, skip_host=True, skip_accept_encoding=True)
-            for name, value in {**self._headers, "Host": self._netloc,
-                                "Accept": "text/event-stream"}.items():
-                connection.putheader(name, value)
-            connection.endheaders()
+            connection.connect()
             self._sock = connection.sock
             if self._closing:
                 return
-            response = connection.getresponse()
+            response = connection.request("GET", self._path, {
+                **self._headers, "Host": self._netloc, "Accept": "text/event-stream"})
             if response.status != 200:
                 return
-            assert connection.sock is not None
+            assert connection.sock is not None   # connect() either set it or raised
             connection.sock.settimeout(READ_TIMEOUT_S)
             self.alive = True
             self._subscribed.set()
-            while not self._closing:
-                line = response.readline()
-                if not line:
+            for line in connection.lines(response):
+                if self._closing:
                     break
                 if self._marker in line:
                     self._wake()
-        except (OSError, http.client.HTTPException):
+        except OSError:     # plain_http's failures are OSErrors too
             pass    # no stream, or it ended: the waiter polls at the usual pace
         finally:
             self.alive = False

@@ -4,7 +4,9 @@
 only other commands need: tempfile (with shutil, random and the compressors: `ltc target`;
 click loads shutil for --help alone), tarfile (lattice.images: `ltc test`), the metrics model
 (`ltc status`), shlex (--monitor-command), and the idna codec (socket.getaddrinfo's for a str
-host: api_transport.http_connection connects with bytes). Not a timed
+host: plain_http connects with bytes); nor http.client with the email package and ssl (about
+13 ms: lattice/client/plain_http.py speaks HTTP instead), nor the cell and task models (the
+package lattice.models imports its modules on first use). Not a timed
 test: it checks which modules a fresh interpreter has loaded once the command has run, so a new
 top-level import that drags one of them back into the path fails here, whatever the machine's
 speed. The command runs through click's own entry (`cli.main`), not click.testing's CliRunner,
@@ -18,11 +20,14 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from lattice.cli.exit_codes import ExitCode
 
 FORBIDDEN = ("aiohttp", "asyncio", "aetcd", "grpc", "logagg", "docker", "structlog",
              "lattice.store", "lattice.brain", "lattice.cell", "lattice.images",
-             "lattice.models.metrics", "tempfile", "tarfile", "shlex", "encodings.idna")
+             "lattice.models.metrics", "lattice.models.cell", "lattice.models.task",
+             "tempfile", "tarfile", "shlex", "encodings.idna", "http.client", "email", "ssl")
 
 # Runs `ltc create` as far as it goes against a port that refuses connections, then loads the
 # module its wait would load (the event stream reader), and lists what the interpreter holds.
@@ -81,6 +86,40 @@ def test_the_check_sees_a_heavy_module_when_one_is_loaded() -> None:
         "print(json.dumps({'modules': sorted(sys.modules)}))\n"
     )
     assert {"aiohttp", "asyncio"} <= set(heavy(found["modules"]))
+
+
+def test_the_check_sees_http_client_when_one_is_loaded() -> None:
+    found = loaded_modules("import json, sys, http.client\n"
+                           "print(json.dumps({'modules': sorted(sys.modules)}))\n")
+    assert {"http.client", "email", "ssl"} <= set(heavy(found["modules"]))
+
+
+def test_the_models_package_imports_its_modules_on_first_use() -> None:
+    """`from lattice.models import X` still works for every name, each from its own module."""
+    found = loaded_modules(
+        "import json, sys\n"
+        "import lattice.models as models\n"
+        "before = sorted(m for m in sys.modules if m.startswith('lattice.models.'))\n"
+        "homes = {name: getattr(models, name).__module__ for name in models.__all__\n"
+        "         if hasattr(getattr(models, name), '__module__')}\n"
+        "from lattice.models import *\n"
+        "print(json.dumps({'modules': before, 'homes': homes}))\n"
+    )
+    assert found["modules"] == []
+    homes = found["homes"]
+    assert isinstance(homes, dict)
+    assert homes["Task"] == "lattice.models.task"
+    assert homes["CellPresence"] == "lattice.models.cell"
+    assert homes["DesiredLRP"] == "lattice.models.desired"
+    assert len(homes) >= 25
+
+
+def test_an_unknown_model_name_is_still_an_import_error() -> None:
+    import lattice.models
+
+    with pytest.raises(ImportError, match="cannot import name 'Nothing'"):
+        exec("from lattice.models import Nothing", {})
+    assert not hasattr(lattice.models, "Nothing")
 
 
 def test_the_smoke_tests_default_image_is_the_demo_image() -> None:
