@@ -12,6 +12,9 @@ import tarfile
 from pathlib import Path
 
 DEMO_IMAGE = "lattice/demo-app:latest"
+# A cell's prewarmed network sandboxes (cell/sandboxes.py): a process that holds a network
+# namespace and does nothing else. The tag names its content, so a changed image gets a new tag.
+SANDBOX_IMAGE = "lattice/sandbox:1"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
 _DOCKERFILE = b"""\
@@ -29,6 +32,15 @@ _INDEX_CGI = b"""\
 #!/bin/sh
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
 echo "Hello from lattice-demo, instance $INSTANCE_INDEX"
+"""
+
+
+# busybox's sleep as PID 1: it never exits by itself, and the cell only ever removes a sandbox
+# with SIGKILL (`docker rm -f`), so PID 1's immunity to SIGTERM costs nothing.
+_SANDBOX_DOCKERFILE = b"""\
+FROM scratch
+COPY busybox /bin/busybox
+CMD ["/bin/busybox", "sleep", "2147483647"]
 """
 
 
@@ -95,3 +107,7 @@ def build_demo_image(tag: str = DEMO_IMAGE, *, rebuild: bool = False) -> str:
     return build_busybox_image(
         tag, _DOCKERFILE, {"www/cgi-bin/index.cgi": (_INDEX_CGI, 0o755)}, rebuild=rebuild
     )
+
+
+def build_sandbox_image(tag: str = SANDBOX_IMAGE) -> str:
+    return build_busybox_image(tag, _SANDBOX_DOCKERFILE, {})

@@ -160,6 +160,9 @@ class CellUnderTest:
     publish_logs: bool = False        # True: no sink; the cell publishes to the log aggregator
     metrics_interval_s: float = 5.0
     metrics_disk_interval_s: float = 30.0
+    # None by default: tests count a cell's containers, and only test_cell_sandboxes.py wants
+    # the prewarmed ones among them.
+    warm_sandboxes: int = 0
     task: asyncio.Task[None] | None = None
 
     @property
@@ -167,7 +170,8 @@ class CellUnderTest:
         return CellConfig(cell_id=self.cell_id, etcd_endpoints=self.etcd_endpoint,
                           memory_mb=4096, disk_mb=4096, sync_interval_s=self.sync_interval_s,
                           metrics_interval_s=self.metrics_interval_s,
-                          metrics_disk_interval_s=self.metrics_disk_interval_s)
+                          metrics_disk_interval_s=self.metrics_disk_interval_s,
+                          warm_sandboxes=self.warm_sandboxes)
 
     async def start(self) -> None:
         ready = asyncio.Event()

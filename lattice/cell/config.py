@@ -13,6 +13,7 @@ class CellConfig:
     memory_mb: int | None = None        # None: the host's total memory
     disk_mb: int | None = None          # None: the free disk under Docker's root directory
     containers: int = 256
+    warm_sandboxes: int = 2             # prewarmed networks per port set (cell/sandboxes.py)
     sync_interval_s: float = 5.0
     metrics_interval_s: float = 5.0        # CPU and memory of each container (cell/metrics.py)
     metrics_disk_interval_s: float = 30.0  # its writable layer's size: costly, so less often
@@ -30,6 +31,8 @@ class CellConfig:
             problems.append(f"memory_mb must be >= 0, got {self.memory_mb}")
         if self.disk_mb is not None and self.disk_mb < 0:
             problems.append(f"disk_mb must be >= 0, got {self.disk_mb}")
+        if self.warm_sandboxes < 0:
+            problems.append(f"warm_sandboxes must be >= 0, got {self.warm_sandboxes}")
         if self.containers < 1:
             problems.append(f"containers must be >= 1, got {self.containers}")
         if self.sync_interval_s <= 0:

@@ -27,7 +27,13 @@ from lattice.cell.errors import (
     DockerUnavailable,
     ImageNotFound,
 )
-from lattice.cell.spec import LABEL_CELL_ID, LABEL_CLUSTER_ID, LABEL_INSTANCE_GUID, ContainerSpec
+from lattice.cell.spec import (
+    LABEL_CELL_ID,
+    LABEL_CLUSTER_ID,
+    LABEL_INSTANCE_GUID,
+    LABEL_SANDBOX_ID,
+    ContainerSpec,
+)
 
 T = TypeVar("T")
 
@@ -55,24 +61,42 @@ class ContainerFacts:
     def instance_guid(self) -> str:
         return self.labels.get(LABEL_INSTANCE_GUID, "")
 
+    @property
+    def sandbox_id(self) -> str:
+        """The prewarmed sandbox whose network this container joined; "" if its own."""
+        return self.labels.get(LABEL_SANDBOX_ID, "")
+
     def exit_reason(self) -> str:
         """The crash reason users see, in Diego's words."""
         reason = f"Exited with status {self.exit_code}"
         return f"{reason} (out of memory)" if self.oom_killed else reason
 
 
-def facts_from_inspect(attrs: dict[str, Any]) -> ContainerFacts:
-    state = attrs.get("State") or {}
+def host_ports_of(attrs: dict[str, Any]) -> dict[int, int]:
+    """An inspected container's published TCP ports: container port -> host port."""
     ports: dict[int, int] = {}
     for spec, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
         number, _, protocol = spec.partition("/")
         if protocol == "tcp" and bindings:
             ports[int(number)] = int(bindings[0]["HostPort"])
+    return ports
+
+
+def network_owner(attrs: dict[str, Any]) -> str:
+    """The container whose network namespace this one joined (`--network container:ID`);
+    "" if it has its own. Its ports are published on that container, not on this one."""
+    mode = str((attrs.get("HostConfig") or {}).get("NetworkMode") or "")
+    return mode.removeprefix("container:") if mode.startswith("container:") else ""
+
+
+def facts_from_inspect(attrs: dict[str, Any], host_ports: dict[int, int] | None = None
+                       ) -> ContainerFacts:
+    state = attrs.get("State") or {}
     return ContainerFacts(
         id=attrs["Id"],
         status=state.get("Status", ""),
         labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
-        host_ports=ports,
+        host_ports=host_ports_of(attrs) if host_ports is None else host_ports,
         exit_code=state.get("ExitCode"),
         oom_killed=bool(state.get("OOMKilled", False)),
         pid=int(state.get("Pid") or 0),
@@ -103,12 +127,13 @@ def translated_errors(what: str) -> Iterator[None]:
         raise DockerUnavailable(f"{what}: the Docker engine cannot be reached: {exc}") from exc
 
 
-def create_container_args(client: docker.DockerClient, spec: ContainerSpec) -> dict[str, Any]:
-    """The low-level `create_container` arguments for `spec`, converted exactly as docker-py's
-    `containers.create` converts them. That call also reads the new container back (one more
-    engine round trip per container, while a cell starts many at once); the cell inspects it
-    once anyway, after `start`, when its host ports are known."""
-    kwargs = spec.create_kwargs()
+def create_container_args(client: docker.DockerClient, create_kwargs: dict[str, Any]
+                          ) -> dict[str, Any]:
+    """The low-level `create_container` arguments for docker-py's `containers.create` keyword
+    arguments, converted exactly as that call converts them. It also reads the new container
+    back (one more engine round trip per container, while a cell starts many at once); the
+    cell inspects it once anyway, after `start`, when its host ports are known."""
+    kwargs = dict(create_kwargs)
     kwargs.setdefault("command", None)
     kwargs["version"] = client.api._version
     args: dict[str, Any] = _create_container_args(kwargs)
@@ -147,18 +172,20 @@ class DockerEngine:
 
     # -- the blocking halves -----------------------------------------------------------------
 
-    def _create_and_start(self, spec: ContainerSpec) -> ContainerFacts:
+    def _create_and_start(self, create_kwargs: dict[str, Any]) -> ContainerFacts:
         client = self._docker()
+        name, image = create_kwargs["name"], create_kwargs["image"]
         try:
-            container_id = client.api.create_container(**create_container_args(client, spec))["Id"]
+            args = create_container_args(client, create_kwargs)
+            container_id = client.api.create_container(**args)["Id"]
         except docker.errors.ImageNotFound as exc:
-            raise ImageNotFound(spec.image) from exc
+            raise ImageNotFound(image) from exc
         except docker.errors.APIError as exc:
             raise ContainerStartFailed(
                 f"cannot create container: {exc.explanation or exc}"
             ) from exc
         except (docker.errors.DockerException, OSError) as exc:
-            raise DockerUnavailable(f"creating {spec.name}: {exc}") from exc
+            raise DockerUnavailable(f"creating {name}: {exc}") from exc
         try:
             client.api.start(container_id)
         except docker.errors.APIError as exc:
@@ -167,18 +194,29 @@ class DockerEngine:
                 f"cannot start container: {exc.explanation or exc}"
             ) from exc
         except (docker.errors.DockerException, OSError) as exc:
-            raise DockerUnavailable(f"starting {spec.name}: {exc}") from exc
+            raise DockerUnavailable(f"starting {name}: {exc}") from exc
         return self._inspect(container_id)
 
-    def _inspect(self, container_id: str) -> ContainerFacts:
-        client = self._docker()
+    def _inspect_attrs(self, container_id: str) -> dict[str, Any]:
         try:
-            attrs = client.api.inspect_container(container_id)
+            attrs: dict[str, Any] = self._docker().api.inspect_container(container_id)
         except docker.errors.NotFound as exc:
             raise ContainerNotFound(container_id) from exc
         except (docker.errors.DockerException, OSError) as exc:
             raise DockerUnavailable(f"inspecting {container_id[:12]}: {exc}") from exc
-        return facts_from_inspect(attrs)
+        return attrs
+
+    def _inspect(self, container_id: str) -> ContainerFacts:
+        attrs = self._inspect_attrs(container_id)
+        owner = network_owner(attrs)
+        if not owner:
+            return facts_from_inspect(attrs)
+        # In a sandbox's network: its ports are the sandbox's. A sandbox that is gone has none.
+        try:
+            ports = host_ports_of(self._inspect_attrs(owner))
+        except ContainerNotFound:
+            ports = {}
+        return facts_from_inspect(attrs, ports)
 
     def _list(
         self, cluster_id: str, cell_id: str, instance_guid: str | None
@@ -247,12 +285,17 @@ class DockerEngine:
     # -- the async face ----------------------------------------------------------------------
 
     async def create_and_start(self, spec: ContainerSpec) -> ContainerFacts:
-        """Create and start the container and return it inspected, with its host ports.
+        """Create and start the container and return it inspected, with its host ports (a
+        sandbox's, if it runs in one).
 
         Raises ImageNotFound or ContainerStartFailed for the instance's faults (a container
         that fails to start is removed again), DockerUnavailable for the engine's.
         """
-        return await self._call(self._create_and_start, spec)
+        return await self._call(self._create_and_start, spec.create_kwargs())
+
+    async def create_and_start_raw(self, create_kwargs: dict[str, Any]) -> ContainerFacts:
+        """The same, from docker-py's `containers.create` keyword arguments (a sandbox's)."""
+        return await self._call(self._create_and_start, create_kwargs)
 
     async def inspect(self, container_id: str) -> ContainerFacts:
         return await self._call(self._inspect, container_id)

@@ -25,6 +25,7 @@ from lattice.cell.presence import PRESENCE_TTL_S, presence_records, resolve_capa
 from lattice.cell.rep import Rep
 from lattice.cell.reports import ActualReports
 from lattice.cell.runner import RunnerDeps
+from lattice.cell.sandboxes import SandboxPool
 from lattice.cell.tasks import TaskDeps, TaskRep
 from lattice.store import Etcd, LeasedRecords, ensure_cluster_id
 from logagg.publisher import LogPublisher
@@ -58,6 +59,8 @@ async def serve(
         publisher = sink = LogPublisher(etcd, credentials=credentials)
     else:
         sink = log_sink
+    sandboxes = SandboxPool(engine=engine, cluster_id=cluster_id, cell_id=config.cell_id,
+                            address=config.address, size=config.warm_sandboxes)
     rep = Rep(
         deps=RunnerDeps(
             cluster_id=cluster_id,
@@ -68,6 +71,7 @@ async def serve(
             reports=ActualReports(etcd, config.cell_id),
             sink=sink,
             health=health or HealthSettings(),
+            sandboxes=sandboxes,
         ),
         etcd=etcd,
         sync_interval_s=config.sync_interval_s,
@@ -88,6 +92,7 @@ async def serve(
         background.append(asyncio.create_task(metrics.run(), name="cell-metrics"))
         capacity = await resolve_capacity(config, engine)
         await rep.start()
+        await sandboxes.start()
         await task_rep.start()
         presence = LeasedRecords(etcd, presence_records(config, capacity), ttl_s=PRESENCE_TTL_S)
         background.append(asyncio.create_task(presence.run(), name="cell-presence"))
@@ -100,6 +105,7 @@ async def serve(
     finally:
         await task_rep.stop()
         await rep.stop()
+        await sandboxes.close()
         if publisher is not None:
             await publisher.flush(LOG_FLUSH_S)
         for task in background:

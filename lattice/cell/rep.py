@@ -26,7 +26,8 @@ from lattice.cell.docker_engine import ContainerFacts, DockerEngine
 from lattice.cell.docker_streams import ContainerEvent, DockerStreams
 from lattice.cell.errors import CellError, DockerStreamError, DockerUnavailable
 from lattice.cell.runner import InstanceRunner, RunnerDeps
-from lattice.cell.spec import LABEL_INSTANCE_GUID, LABEL_TASK_GUID
+from lattice.cell.sandboxes import SandboxPool
+from lattice.cell.spec import LABEL_INSTANCE_GUID, LABEL_SANDBOX, LABEL_SANDBOX_ID, LABEL_TASK_GUID
 from lattice.cell.work_queue import KeyedWorkQueue
 from lattice.models import Assignment
 from lattice.store import Change, Etcd, Informer, StoreError, keys
@@ -62,6 +63,10 @@ class Rep:
     @property
     def streams(self) -> DockerStreams:
         return self._deps.streams
+
+    @property
+    def sandboxes(self) -> SandboxPool | None:
+        return self._deps.sandboxes
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -128,9 +133,29 @@ class Rep:
         self._queue.push(assignment.instance_guid)
 
     def _on_docker_event(self, event: ContainerEvent) -> None:
+        if event.action not in WATCHED_ACTIONS:
+            return
+        if LABEL_SANDBOX in event.attributes:
+            self._on_sandbox_gone(event)
+            return
+        sandbox_id = event.attributes.get(LABEL_SANDBOX_ID)
+        if event.action == "destroy" and sandbox_id and self.sandboxes is not None:
+            self.sandboxes.discard(sandbox_id)     # its instance's container is gone: it goes too
         guid = event.attributes.get(LABEL_INSTANCE_GUID)
-        if event.action in WATCHED_ACTIONS and guid:
+        if guid:
             self._queue.push(guid)
+
+    def _on_sandbox_gone(self, event: ContainerEvent) -> None:
+        """A sandbox died or was removed: out of the pool, and its instance, if any, crashes
+        (its ports went with the sandbox's docker-proxies)."""
+        if self.sandboxes is not None:
+            if event.action == "destroy":
+                self.sandboxes.forget(event.container_id)
+            else:
+                self.sandboxes.discard(event.container_id)
+        for runner in self._runners.values():
+            if runner.sandbox_id == event.container_id:
+                runner.sandbox_lost()
 
     async def _follow_events(self) -> None:
         delay = EVENTS_RETRY_INITIAL_S
@@ -170,9 +195,11 @@ class Rep:
             self._deps.cluster_id, self._deps.cell_id
         )
         by_guid: dict[str, list[ContainerFacts]] = defaultdict(list)
+        if self.sandboxes is not None:
+            self.sandboxes.sweep(containers)
         for container in containers:
-            if container.labels.get(LABEL_TASK_GUID):
-                continue        # a task's container: cell/tasks.py owns it
+            if container.labels.get(LABEL_TASK_GUID) or LABEL_SANDBOX in container.labels:
+                continue        # a task's container (cell/tasks.py) or a sandbox (sandboxes.py)
             if container.instance_guid:
                 by_guid[container.instance_guid].append(container)
             else:

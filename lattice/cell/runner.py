@@ -47,7 +47,8 @@ from lattice.cell.healthcheck import (
     port_is_open,
 )
 from lattice.cell.reports import ActualReports
-from lattice.cell.spec import build_container_spec
+from lattice.cell.sandboxes import Sandbox, SandboxPool
+from lattice.cell.spec import ContainerSpec, build_container_spec
 from lattice.models import ActualState, Assignment, PortMapping, RunInfo
 from lattice.models.desired import CommandMonitor, HttpMonitor
 from lattice.store import StoreError
@@ -73,6 +74,7 @@ class RunnerDeps:
     health: HealthSettings = field(default_factory=HealthSettings)
     clock: Clock = time.time_ns
     drain_s: float = 1.0        # a RUNNING instance keeps serving this long after unassignment
+    sandboxes: SandboxPool | None = None     # prewarmed networks; None: each its own
 
 
 class InstanceRunner:
@@ -80,6 +82,8 @@ class InstanceRunner:
         self._deps = deps
         self.assignment = assignment
         self.container_id = ""
+        self.sandbox_id = ""        # the prewarmed sandbox whose network the container joined
+        self._sandbox_lost = False
         self._logs = InstanceLog(deps.sink, assignment.process_guid, assignment.index)
         self._wake = asyncio.Event()
         # Pause mode (models/autoscale.py): what the assignment asks, and what the container is.
@@ -114,6 +118,11 @@ class InstanceRunner:
             self._wake.set()
         else:
             self.recheck()
+
+    def sandbox_lost(self) -> None:
+        """The sandbox holding the container's network died: the instance is unreachable."""
+        self._sandbox_lost = True
+        self.recheck()
 
     def stop(self) -> None:
         """The assignment is gone: stop and remove the container, write nothing."""
@@ -179,6 +188,7 @@ class InstanceRunner:
                 await self._stop_container()
                 return
         self.container_id = facts.id
+        self.sandbox_id = facts.sandbox_id
         since = deps.clock() if adopted else 0
         self._log_task = asyncio.create_task(self._logs.follow(deps.streams, facts.id, since))
         ports = tuple(
@@ -242,7 +252,7 @@ class InstanceRunner:
         )
         self._logs.cell("Creating container")
         try:
-            facts = await deps.engine.create_and_start(spec)
+            facts = await self._start_container(spec)
         except (ImageNotFound, ContainerStartFailed) as exc:
             # The instance's own fault: retrying would fail the same way. Report it crashed
             # and let the brain's restart policy decide.
@@ -251,6 +261,28 @@ class InstanceRunner:
             return None
         self._logs.cell("Successfully created container")
         return facts
+
+    async def _start_container(self, spec: ContainerSpec) -> ContainerFacts:
+        """Create and start the container, in a prewarmed sandbox's network if one fits."""
+        engine, pool = self._deps.engine, self._deps.sandboxes
+        sandbox: Sandbox | None = None
+        if pool is not None and spec.ports:
+            sandbox = pool.take(spec.ports)
+        if pool is None or sandbox is None:
+            return await engine.create_and_start(spec)
+        try:
+            return await engine.create_and_start(spec.in_sandbox(sandbox.id))
+        except ContainerStartFailed as exc:
+            # The sandbox died after it was warmed (its `die` event not yet seen): the
+            # container starts on its own network instead, as it would without a pool.
+            log.info("sandbox-unusable", sandbox_id=sandbox.id[:12], error=str(exc))
+            pool.discard(sandbox.id)
+            return await engine.create_and_start(spec)
+        except BaseException:
+            pool.discard(sandbox.id)
+            raise
+        finally:
+            pool.settled(sandbox.id)
 
     def _health_check(
         self, run: RunInfo, facts: ContainerFacts
@@ -352,6 +384,9 @@ class InstanceRunner:
                 next_check = loop.time() + settings.healthy_interval_s
             if self._recheck:
                 self._recheck = False
+                if self._sandbox_lost:
+                    await self._crash("network sandbox stopped", None)
+                    return
                 current = await self._inspect_or_none()
                 if current is None or not current.running:
                     await self._crash_exited(current)

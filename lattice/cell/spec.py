@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lattice.models import Assignment, RunInfo
@@ -18,6 +18,10 @@ LABEL_INSTANCE_GUID = "lattice.instance_guid"
 LABEL_CELL_ID = "lattice.cell_id"
 LABEL_CLUSTER_ID = "lattice.cluster_id"
 LABEL_TASK_GUID = "lattice.task_guid"      # a task's container (cell/tasks.py), not an instance's
+# A prewarmed network sandbox (cell/sandboxes.py); its value is the sandbox's port key.
+LABEL_SANDBOX = "lattice.sandbox"
+# On an instance's container: the sandbox whose network namespace it runs in.
+LABEL_SANDBOX_ID = "lattice.sandbox_id"
 
 # Diego hands a weight of 1-100 to Garden as a share of 1024 CPU shares (the cgroup default):
 # weight 100 gets the default share, weight 50 half of it. Docker refuses shares below 2.
@@ -40,9 +44,14 @@ def memory_limit_bytes(memory_mb: int) -> int | None:
     return memory_mb * 1024 * 1024 if memory_mb > 0 else None
 
 
+def container_name_safe(text: str) -> str:
+    """`text` usable in a container name: Docker allows only [a-zA-Z0-9_.-]."""
+    return _NAME_UNSAFE.sub("_", text)
+
+
 def container_name(cell_id: str, assignment: Assignment) -> str:
-    """Unique per instance, readable in `docker ps`; Docker allows only [a-zA-Z0-9_.-]."""
-    cell = _NAME_UNSAFE.sub("_", cell_id)
+    """Unique per instance, readable in `docker ps`."""
+    cell = container_name_safe(cell_id)
     return (
         f"lattice-{cell}-{assignment.process_guid}-{assignment.index}-"
         f"{assignment.instance_guid[:8]}"
@@ -123,6 +132,13 @@ class ContainerSpec:
     working_dir: str
     privileged: bool
     labels: dict[str, str] = field(default_factory=dict)
+    # A prewarmed sandbox's container id: the container joins its network namespace, whose
+    # ports are published already, instead of getting its own (cell/sandboxes.py).
+    sandbox_id: str = ""
+
+    def in_sandbox(self, sandbox_id: str) -> ContainerSpec:
+        return replace(self, sandbox_id=sandbox_id,
+                       labels={**self.labels, LABEL_SANDBOX_ID: sandbox_id})
 
     def create_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for docker-py's `containers.create`."""
@@ -131,13 +147,16 @@ class ContainerSpec:
             "name": self.name,
             "environment": self.environment,
             "labels": self.labels,
-            "ports": {f"{port}/tcp": (self.address, None) for port in self.ports},
             "detach": True,
             # Docker's init (tini) as PID 1, as Garden runs its own init: the app then gets
             # SIGTERM's default action on `docker stop` instead of PID 1's immunity to it, so
             # it stops at once rather than after the 10 s kill timeout.
             "init": True,
         }
+        if self.sandbox_id:
+            kwargs["network_mode"] = f"container:{self.sandbox_id}"
+        else:
+            kwargs["ports"] = {f"{port}/tcp": (self.address, None) for port in self.ports}
         if self.command is not None:
             kwargs["command"] = list(self.command)
         if self.mem_limit is not None:

@@ -130,12 +130,17 @@ def brain(etcd: str, domain: str, listen: str, port: int, json_logs: bool) -> No
 @click.option("--memory-mb", type=int, default=None, help="Capacity (default: host memory).")
 @click.option("--disk-mb", type=int, default=None, help="Capacity (default: free disk).")
 @click.option("--containers", type=int, default=256, show_default=True, help="Container slots.")
+@click.option("--warm-sandboxes", type=click.IntRange(min=0), default=2, show_default=True,
+              envvar="LATTICE_CELL_WARM_SANDBOXES",
+              help="Network sandboxes kept started per port set, so that an instance starts "
+                   "without waiting on its network (0: none).")
 @click.option("--metrics-interval", type=click.FloatRange(min=0, min_open=True), default=5.0,
               show_default=True, envvar="LATTICE_CELL_METRICS_INTERVAL",
               help="Seconds between samples of each container's CPU and memory.")
 @JSON_LOGS_OPTION
 def cell(etcd: str, cell_id: str, address: str, memory_mb: int | None, disk_mb: int | None,
-         containers: int, metrics_interval: float, json_logs: bool) -> None:
+         containers: int, warm_sandboxes: int, metrics_interval: float,
+         json_logs: bool) -> None:
     """Run instances assigned to this cell as Docker containers."""
     from lattice.cell import CellConfig, serve
 
@@ -143,6 +148,7 @@ def cell(etcd: str, cell_id: str, address: str, memory_mb: int | None, disk_mb: 
     run_until_signalled(lattice_logs.forwarding_debug_logs(
         etcd, serve(CellConfig(etcd_endpoints=etcd, cell_id=cell_id, address=address,
                                memory_mb=memory_mb, disk_mb=disk_mb, containers=containers,
+                               warm_sandboxes=warm_sandboxes,
                                metrics_interval_s=metrics_interval),
                     credentials=credentials_from_env()),
         credentials=credentials_from_env()))
