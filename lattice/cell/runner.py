@@ -278,10 +278,12 @@ class InstanceRunner:
             log.info("sandbox-unusable", sandbox_id=sandbox.id[:12], error=str(exc))
             pool.discard(sandbox.id)
             return await engine.create_and_start(spec)
-        except BaseException:
-            pool.discard(sandbox.id)
+        except CellError:
+            pool.discard(sandbox.id)        # unused (a missing image, the engine away)
             raise
         finally:
+            # Cancelled (the cell stopping), the container may exist all the same: only the
+            # next sync can tell, and its sweep removes the sandbox if nothing names it.
             pool.settled(sandbox.id)
 
     def _health_check(
