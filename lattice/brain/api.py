@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -99,26 +101,53 @@ def _route_conflicts(
     )
 
 
+def _names_routes(data: Any) -> bool:
+    routes = data.get("routes") if isinstance(data, dict) else None
+    return isinstance(routes, list) and bool(routes)
+
+
+async def _image_facts(deps: ApiDeps, data: Any) -> tuple[list[FieldError], tuple[int, ...]]:
+    """The problem with the body's image, if any, and the ports it exposes."""
+    image = data.get("image") if isinstance(data, dict) else None
+    if not isinstance(image, str) or not image.strip():
+        return [], ()     # parse_desired_lrp names a missing or empty image
+    facts = await deps.images.inspect(image.strip())
+    if facts.exists is False:
+        return [FieldError("image", f"image {image!r} not found on the box")], ()
+    return [], facts.exposed_ports
+
+
+async def _settled(read: asyncio.Future[RouteOwners] | None) -> None:
+    """Stop a read whose answer is not needed, and take its error if it failed."""
+    if read is not None:
+        read.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StoreError):
+            await read
+
+
 async def create_desired_lrp(request: web.Request) -> web.Response:
     deps = _deps(request)
     data = await json_body(request)
-    problems: list[FieldError] = []
-    image_ports: tuple[int, ...] = ()
-    image = data.get("image") if isinstance(data, dict) else None
-    if isinstance(image, str) and image.strip():
-        facts = await deps.images.inspect(image.strip())
-        if facts.exists is False:
-            problems.append(FieldError("image", f"image {image!r} not found on the box"))
-        image_ports = facts.exposed_ports
-    lrp = None
+    # The route owners are read from etcd while the Docker engine is asked about the image:
+    # both are waits on other processes, and the owners do not depend on the image. They are
+    # used only if the body turns out valid; a failed read then answers 503, as before.
+    owners_read = (asyncio.ensure_future(deps.db.route_owners()) if _names_routes(data)
+                   else None)
     try:
-        lrp = parse_desired_lrp(data, epoch=uuid.uuid4().hex, image_ports=image_ports)
-    except ValidationError as exc:
-        problems = exc.errors + problems
-    owners = None
-    if lrp is not None and lrp.scheduling.routes:
-        owners = await deps.db.route_owners()
-        problems += _route_conflicts(deps, lrp.process_guid, lrp.scheduling.routes, owners)
+        problems, image_ports = await _image_facts(deps, data)
+        lrp = None
+        try:
+            lrp = parse_desired_lrp(data, epoch=uuid.uuid4().hex, image_ports=image_ports)
+        except ValidationError as exc:
+            problems = exc.errors + problems
+        owners = None
+        if lrp is not None and lrp.scheduling.routes:
+            owners = await (owners_read if owners_read is not None
+                            else deps.db.route_owners())
+            owners_read = None
+            problems += _route_conflicts(deps, lrp.process_guid, lrp.scheduling.routes, owners)
+    finally:
+        await _settled(owners_read)
     if problems or lrp is None:
         raise InvalidRequest("invalid desired LRP", problems)
     if owners is None:

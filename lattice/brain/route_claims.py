@@ -6,12 +6,12 @@ caches, which lag etcd, two creates (two clients, or two brains: every brain ser
 could both pass, and an app created just after another with the same route could too.
 
 So every write that claims a route does it as one compare-and-swap over all route owners:
-read the mod revision R of keys.ROUTE_CLAIMS_VERSION, then read the owners (every app's
-scheduling info, every function) fresh from etcd, check them, and write guarded on the key
-still being at R, bumping it in the same transaction. Any other claim that landed in between
-moved the key, so the write fails and is checked again on owners that include it. Route
-writes are rare (a create or an update of routes), so serializing them costs nothing that
-matters; deletes only free routes and do not take part.
+read the mod revision R of keys.ROUTE_CLAIMS_VERSION and the owners (every app's scheduling
+info, every function) fresh from etcd, in one transaction of reads, check them, and write
+guarded on the key still being at R, bumping it in the same transaction. Any other claim
+that landed in between moved the key, so the write fails and is checked again on owners that
+include it. Route writes are rare (a create or an update of routes), so serializing them
+costs nothing that matters; deletes only free routes and do not take part.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from lattice.brain.errors import InvalidRequest, ModificationConflict
 from lattice.models import FieldError, SchedulingInfo
-from lattice.store import Etcd, ModRevisionIs, Put, keys
+from lattice.store import Etcd, Get, GetPrefix, ModRevisionIs, Put, keys
 from lattice.store.etcd import Compare, Operation
 
 # A write that loses the race reads and checks again, for this long. Each loss means another
@@ -54,11 +54,12 @@ def guard(revision: int) -> tuple[list[Compare], list[Operation]]:
 
 
 async def read_owners(etcd: Etcd) -> RouteOwners:
-    """The claims key's revision first, then the owners: a claim that lands after the first
-    read moves the key, so a write guarded on it cannot miss it (etcd reads are linearizable)."""
-    version = await etcd.get(keys.ROUTE_CLAIMS_VERSION)
-    scheduling, _ = await etcd.get_prefix(keys.SCHEDULING)
-    functions, _ = await etcd.get_prefix(keys.FUNCTIONS)
+    """The claims key's revision and the owners, in one read at one store revision: a
+    claim that lands after it moves the key, so a write guarded on it cannot miss it."""
+    found_version, scheduling, functions = await etcd.read([
+        Get(keys.ROUTE_CLAIMS_VERSION), GetPrefix(keys.SCHEDULING), GetPrefix(keys.FUNCTIONS),
+    ])
+    version = found_version[0] if found_version else None
     apps = {}
     for kv in scheduling:
         info = SchedulingInfo.from_dict(json.loads(kv.value))
