@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import structlog
@@ -63,9 +63,27 @@ def _release_ops(actual: ActualLRP) -> list[Operation]:
     return []
 
 
+# Told of puts this brain has made, with the store revision they were made at.
+WriteListener = Callable[[int, Sequence[Put]], None]
+
+
 class LRPDB(route_claims.ClaimsRoutes):
-    def __init__(self, etcd: Etcd) -> None:
+    def __init__(self, etcd: Etcd, *, on_write: WriteListener | None = None) -> None:
         self._etcd = etcd
+        # The brain's caches (brain/state.py) learn the writes that give the controller work
+        # (a new app, new instances, a claim) from here, without waiting one watch round trip
+        # for etcd to send them back: a create is placed ~2 ms sooner, and a pass that follows
+        # a claim does not auction the claimed instance again.
+        self._on_write = on_write
+
+    async def _txn_learnt(self, compare: Sequence[Compare], ops: Sequence[Operation]) -> bool:
+        """`Etcd.txn`, then the puts told to `on_write` if they were written."""
+        revision = await self._etcd.txn_revision(compare, ops)
+        if revision is None:
+            return False
+        if self._on_write is not None:
+            self._on_write(revision, [op for op in ops if isinstance(op, Put)])
+        return True
 
     # -- desired ------------------------------------------------------------------------------
 
@@ -100,7 +118,7 @@ class LRPDB(route_claims.ClaimsRoutes):
             desired_ops += claim_ops
         # The fixed operations and the first instances together stay within one batch.
         first = TXN_BATCH - len(desired_ops)
-        if not await self._etcd.txn(
+        if not await self._txn_learnt(
             compare, [*desired_ops, *(_put_actual(instance) for instance in instances[:first])],
         ):
             return False
@@ -139,11 +157,11 @@ class LRPDB(route_claims.ClaimsRoutes):
     async def _create_batch(self, guid: str, batch: Sequence[ActualLRP]) -> bool:
         compare: list[Compare] = [Exists(keys.scheduling(guid))]
         compare += [ModRevisionIs(keys.actual(guid, a.index), 0) for a in batch]
-        return await self._etcd.txn(compare, [_put_actual(a) for a in batch])
+        return await self._txn_learnt(compare, [_put_actual(a) for a in batch])
 
     async def _create_one(self, actual: ActualLRP) -> bool:
         key = keys.actual(actual.process_guid, actual.index)
-        return await self._etcd.txn(
+        return await self._txn_learnt(
             [Exists(keys.scheduling(actual.process_guid)), ModRevisionIs(key, 0)],
             [_put_actual(actual)],
         )
@@ -195,7 +213,7 @@ class LRPDB(route_claims.ClaimsRoutes):
             claim_compare, claim_ops = route_claims.guard(route_claim)
             compare += claim_compare
             ops += claim_ops
-        return await self._etcd.txn(compare, ops)
+        return await self._txn_learnt(compare, ops)
 
     async def delete_desired(self, guid: str) -> None:
         """Remove the app: its desired record and instances at once, then the cells' work.
@@ -320,7 +338,7 @@ class LRPDB(route_claims.ClaimsRoutes):
             cpu_weight=info.cpu_weight,
         )
         key = keys.actual(actual.process_guid, actual.index)
-        return await self._etcd.txn(
+        return await self._txn_learnt(
             [ModRevisionIs(key, seen.revision)],
             [
                 Put(key, encode(claimed.to_dict())),

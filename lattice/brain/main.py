@@ -55,7 +55,7 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
     """Run until cancelled; then shut down in order: stop accepting, stop work, release."""
     etcd = Etcd(config.etcd_endpoints)
     view = ClusterView(etcd)
-    db = LRPDB(etcd)
+    db = LRPDB(etcd, on_write=view.learn)
     images = ImageInspector()
     controller = Controller(
         view=view,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 import structlog
@@ -17,7 +17,7 @@ import structlog
 from lattice.brain.auctioneer import CellLoad
 from lattice.brain.converger import AssignmentSeen, Seen, Snapshot
 from lattice.models import ActualLRP, ActualState, CellPresence, SchedulingInfo, ServiceRecord
-from lattice.store import Change, Etcd, Informer, keys
+from lattice.store import Change, Etcd, Informer, Put, keys
 
 log = structlog.get_logger("lattice.brain.state")
 
@@ -92,9 +92,21 @@ class ClusterView:
         self.services = Informer(etcd, keys.SERVICES,
                                  _decoding(self._services, _service, lambda: None))
         self.informers = (self.scheduling, self.actual, self.cells, self.assignments, self.services)
+        self._learning = (self.scheduling, self.actual, self.assignments)
         # Other work holding resources on cells, as (cell_id, memory_mb, disk_mb) each taking one
         # container slot: tasks (brain/task_view.py) set this.
         self.extra_usage: Callable[[], Iterable[tuple[str, int, int]]] = lambda: ()
+
+    def learn(self, revision: int, puts: Sequence[Put]) -> None:
+        """Puts this brain made at store `revision` (brain/db.py), taken into the caches they
+        belong to now rather than when the watch brings them back: the controller, woken by
+        the change, then places a new app's instances one watch round trip sooner. Each cache
+        ignores a write its watch has already passed (store/informer.py)."""
+        for put in puts:
+            for informer in self._learning:
+                if put.key.startswith(informer.prefix):
+                    informer.learn(put.key, put.value, revision)
+                    break
 
     def _index_actual(self, key: str) -> None:
         guid = key[len(keys.ACTUAL):].rpartition("/")[0]
