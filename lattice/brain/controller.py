@@ -26,6 +26,9 @@ log = structlog.get_logger("lattice.brain.controller")
 
 Clock = Callable[[], int]
 CLAIMS_IN_FLIGHT = 32
+# Auctions of at most this many (cell, instance) pairs run on the loop: ~0.2 ms at most, as
+# the scoring costs ~200 ns a pair (measured on a 2-core CI machine).
+INLINE_AUCTION_PAIRS = 1_000
 MAX_CATCH_UP_S = 1.0
 
 
@@ -80,8 +83,11 @@ class Controller:
                 timeout = min(timeout, max(0.0, (wake_at - self._clock()) / 1e9))
             if not self._cells_trusted():
                 timeout = min(timeout, 1.0)
+            # asyncio.timeout, not wait_for: wait_for runs the wait in a task of its own, one
+            # more turn of the loop between a change and the pass it triggers.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._view.dirty.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._view.dirty.wait()
             await asyncio.sleep(min(spent, MAX_CATCH_UP_S))
 
     async def converge_once(self) -> int | None:
@@ -146,9 +152,14 @@ class Controller:
             seen_by_work[item] = seen
             work.append(item)
         loads = self._view.cell_loads(snapshot)
-        # Pure CPU, cells x instances (seconds for 100,000 instances on 1,000 cells): in a
-        # thread, so that the loop keeps renewing the leader lease and following the watches.
-        result = await asyncio.to_thread(auction, loads, work)
+        if len(loads) * len(work) <= INLINE_AUCTION_PAIRS:
+            # A small auction (one new app on a few cells) takes less than the hop to a thread
+            # and back, which was a tenth to half a millisecond of each placement.
+            result = auction(loads, work)
+        else:
+            # Pure CPU, cells x instances (seconds for 100,000 instances on 1,000 cells): in a
+            # thread, so that the loop keeps renewing the leader lease and following the watches.
+            result = await asyncio.to_thread(auction, loads, work)
         placed = iter(result.placed.items())
         failures: list[StoreError] = []
 
@@ -168,7 +179,8 @@ class Controller:
                     log.info("instance-placed", app=item.process_guid, index=item.index,
                              cell=cell_id)
 
-        await asyncio.gather(*(claim_next() for _ in range(CLAIMS_IN_FLIGHT)))
+        await asyncio.gather(*(claim_next()
+                               for _ in range(min(CLAIMS_IN_FLIGHT, len(result.placed)))))
         if failures:
             raise failures[0]
         for item, error in result.failed.items():
