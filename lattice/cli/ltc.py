@@ -24,11 +24,6 @@ from lattice.auth import Credentials
 from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode, exit_code_for
 from lattice.cli.ltc_autoscale import autoscale_options
-from lattice.cli.ltc_cluster import COMMANDS as CLUSTER_COMMANDS
-from lattice.cli.ltc_functions import COMMANDS as FUNCTION_COMMANDS
-from lattice.cli.ltc_logs import debug_logs, print_logs, status_with_crashes
-from lattice.cli.ltc_tasks import COMMANDS as TASK_COMMANDS
-from lattice.cli.ltc_update import COMMANDS as UPDATE_COMMANDS
 from lattice.client.app_creator import create_app
 from lattice.client.app_runner import Progress, route_urls
 from lattice.client.app_spec import (
@@ -55,6 +50,18 @@ from lattice.models import FieldError
 T = TypeVar("T")
 
 TIMEOUT_HELP = "How long to wait for every instance to be RUNNING: 30, 30s, 2m."
+
+# The commands other modules define (each in its COMMANDS), by name: a module is imported when
+# one of its commands runs or `ltc --help` lists them, so `ltc create` does without them all
+# (3.5 ms; tests/unit/test_ltc_imports.py, which also checks this table against the modules).
+COMMAND_MODULES = {
+    **dict.fromkeys(["cells", "visualize", "version", "test"], "lattice.cli.ltc_cluster"),
+    "function": "lattice.cli.ltc_functions",
+    "debug-logs": "lattice.cli.ltc_logs",
+    **dict.fromkeys(["submit-task", "task", "cancel-task", "delete-task", "run-task"],
+                    "lattice.cli.ltc_tasks"),
+    **dict.fromkeys(["update", "submit-lrp"], "lattice.cli.ltc_update"),
+}
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,17 @@ class LtcGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         with syntax_errors():
             return super().invoke(ctx)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if cmd_name not in self.commands and module_name is not None:
+            module = __import__(module_name, fromlist=["COMMANDS"])
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
 
 
 def progress_printer() -> Callable[[Progress], None]:
@@ -336,6 +354,8 @@ def status(obj: LtcContext, app: str, as_json: bool) -> None:
     with reported_errors():
         check_app_name(app)
         # With each crashed instance's last lines, also for a removed app (ltc_logs).
+        from lattice.cli.ltc_logs import status_with_crashes
+
         found = obj.run(lambda connection: status_with_crashes(connection, app))
     click.echo(found.json() if as_json else found.text())
 
@@ -349,6 +369,8 @@ def status(obj: LtcContext, app: str, as_json: bool) -> None:
 @click.pass_obj
 def logs(obj: LtcContext, app: str, recent: bool, follow: bool) -> None:
     """Stream APP's log lines as they are written (nothing old); Ctrl-C ends."""
+    from lattice.cli.ltc_logs import print_logs
+
     with reported_errors():
         check_app_name(app)
         try:
@@ -356,18 +378,6 @@ def logs(obj: LtcContext, app: str, recent: bool, follow: bool) -> None:
                                                   follow=follow))
         except KeyboardInterrupt:
             return  # the usual way to stop tailing: not a failure
-
-
-cli.add_command(debug_logs)
-for task_command in TASK_COMMANDS:
-    cli.add_command(task_command)
-for update_command in UPDATE_COMMANDS:
-    cli.add_command(update_command)
-
-for cluster_command in CLUSTER_COMMANDS:
-    cli.add_command(cluster_command)
-for function_command in FUNCTION_COMMANDS:
-    cli.add_command(function_command)
 
 
 def main() -> None:

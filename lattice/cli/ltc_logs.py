@@ -108,3 +108,6 @@ async def print_logs(connection: Connection, app: str, *, recent: bool, follow: 
     async for envelope in tail_logs(connection.session, connection.target, app,
                                     with_recent=recent):
         click.echo(messages.log_line(envelope))
+
+
+COMMANDS = (debug_logs,)

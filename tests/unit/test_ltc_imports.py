@@ -6,7 +6,8 @@ click loads shutil for --help alone), tarfile (lattice.images: `ltc test`), the 
 (`ltc status`), shlex (--monitor-command), and the idna codec (socket.getaddrinfo's for a str
 host: plain_http connects with bytes); nor http.client with the email package and ssl (about
 13 ms: lattice/client/plain_http.py speaks HTTP instead), nor the cell and task models (the
-package lattice.models imports its modules on first use). Not a timed
+package lattice.models imports its modules on first use), nor the modules of the other commands
+(ltc.COMMAND_MODULES: imported when one of theirs runs or `ltc --help` lists them). Not a timed
 test: it checks which modules a fresh interpreter has loaded once the command has run, so a new
 top-level import that drags one of them back into the path fails here, whatever the machine's
 speed. The command runs through click's own entry (`cli.main`), not click.testing's CliRunner,
@@ -28,6 +29,9 @@ FORBIDDEN = ("aiohttp", "asyncio", "aetcd", "grpc", "logagg", "docker", "structl
              "lattice.store", "lattice.brain", "lattice.cell", "lattice.images",
              "lattice.models.metrics", "lattice.models.cell", "lattice.models.task",
              "tempfile", "tarfile", "shlex", "encodings.idna", "http.client", "email", "ssl")
+# What `ltc create` does without, though `ltc --help` loads it to list every command.
+NOT_FOR_CREATE = ("lattice.cli.ltc_cluster", "lattice.cli.ltc_functions", "lattice.cli.ltc_logs",
+                  "lattice.cli.ltc_tasks", "lattice.cli.ltc_update", "lattice.models.function")
 
 # Runs `ltc create` as far as it goes against a port that refuses connections, then loads the
 # module its wait would load (the event stream reader), and lists what the interpreter holds.
@@ -51,9 +55,9 @@ def loaded_modules(code: str, env: dict[str, str] | None = None) -> dict[str, ob
     return answer
 
 
-def heavy(modules: object) -> list[str]:
+def heavy(modules: object, forbidden: tuple[str, ...] = FORBIDDEN) -> list[str]:
     assert isinstance(modules, list)
-    return [m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+    return [m for m in modules if any(m == f or m.startswith(f + ".") for f in forbidden)]
 
 
 def closed_port() -> int:
@@ -69,13 +73,30 @@ def test_ltc_create_loads_no_heavy_module() -> None:
                             "LATTICE_CONFIG": "/nonexistent"})
     # The command really ran: it got as far as connecting to the box.
     assert found["exit_code"] == ExitCode.BAD_TARGET, found["output"]
-    assert heavy(found["modules"]) == []
+    assert heavy(found["modules"], FORBIDDEN + NOT_FOR_CREATE) == []
 
 
 def test_ltc_help_loads_no_heavy_module() -> None:
     found = loaded_modules(CHILD % (["--help"],))
     assert found["exit_code"] == 0, found["output"]
     assert heavy(found["modules"]) == []
+    # It lists every command, so it loads every command module: the check above covers them.
+    assert set(NOT_FOR_CREATE) <= set(heavy(found["modules"], NOT_FOR_CREATE))
+
+
+def test_the_table_of_command_modules_names_each_modules_commands() -> None:
+    import click
+
+    from lattice.cli import ltc
+
+    for module_name in set(ltc.COMMAND_MODULES.values()):
+        module = __import__(module_name, fromlist=["COMMANDS"])
+        assert {c.name for c in module.COMMANDS} == {
+            name for name, home in ltc.COMMAND_MODULES.items() if home == module_name}
+    # None of them has the name of a command that ltc.py defines itself.
+    own = {c.name for c in vars(ltc).values() if isinstance(c, click.Command) and c is not ltc.cli}
+    assert "create" in own
+    assert not own & set(ltc.COMMAND_MODULES)
 
 
 def test_the_check_sees_a_heavy_module_when_one_is_loaded() -> None:
