@@ -235,8 +235,7 @@ async def delete_desired_lrp(request: web.Request) -> web.Response:
 async def list_actual_lrps(request: web.Request) -> web.Response:
     guid = request.match_info.get("process_guid")
     db = _deps(request).db
-    found = await db.list_actual(guid)
-    samples = await db.list_metrics(guid)
+    found, samples = await db.list_actual_with_metrics(guid)
     return _json([
         {**actual.to_dict(), "metrics": _metrics_dict(current_metrics(actual, samples))}
         for actual, _ in found

@@ -27,7 +27,18 @@ from lattice.models import (
     SchedulingInfo,
 )
 from lattice.models.metrics import InstanceMetrics
-from lattice.store import TXN_BATCH, Delete, DeletePrefix, Etcd, ModRevisionIs, Put, batches, keys
+from lattice.store import (
+    TXN_BATCH,
+    Delete,
+    DeletePrefix,
+    Etcd,
+    GetPrefix,
+    KeyValue,
+    ModRevisionIs,
+    Put,
+    batches,
+    keys,
+)
 from lattice.store.etcd import Compare, Exists, Operation
 
 log = structlog.get_logger("lattice.brain.db")
@@ -65,6 +76,23 @@ def _release_ops(actual: ActualLRP) -> list[Operation]:
 
 # Told of puts this brain has made, with the store revision they were made at.
 WriteListener = Callable[[int, Sequence[Put]], None]
+
+
+def _actuals(kvs: Sequence[KeyValue]) -> list[tuple[ActualLRP, int]]:
+    """ActualLRPs with their mod revisions, by app and index."""
+    found = [(ActualLRP.from_dict(json.loads(kv.value)), kv.mod_revision) for kv in kvs]
+    return sorted(found, key=lambda pair: (pair[0].process_guid, pair[0].index))
+
+
+def _samples(kvs: Sequence[KeyValue]) -> dict[tuple[str, int], InstanceMetrics]:
+    found: dict[tuple[str, int], InstanceMetrics] = {}
+    for kv in kvs:
+        try:
+            sample = InstanceMetrics.from_dict(json.loads(kv.value))
+        except (ValueError, KeyError, TypeError):
+            continue      # an unreadable sample is no reason to fail the instance list
+        found[(sample.process_guid, sample.index)] = sample
+    return found
 
 
 class LRPDB(route_claims.ClaimsRoutes):
@@ -251,23 +279,19 @@ class LRPDB(route_claims.ClaimsRoutes):
     async def list_actual(self, guid: str | None = None) -> list[tuple[ActualLRP, int]]:
         prefix = keys.ACTUAL if guid is None else keys.actual_prefix(guid)
         kvs, _ = await self._etcd.get_prefix(prefix)
-        found = [(ActualLRP.from_dict(json.loads(kv.value)), kv.mod_revision) for kv in kvs]
-        return sorted(found, key=lambda pair: (pair[0].process_guid, pair[0].index))
+        return _actuals(kvs)
 
-    async def list_metrics(
+    async def list_actual_with_metrics(
         self, guid: str | None = None
-    ) -> dict[tuple[str, int], InstanceMetrics]:
-        """The cells' last container samples, by (process_guid, index)."""
-        prefix = keys.METRICS if guid is None else keys.metrics_prefix(guid)
-        kvs, _ = await self._etcd.get_prefix(prefix)
-        found: dict[tuple[str, int], InstanceMetrics] = {}
-        for kv in kvs:
-            try:
-                sample = InstanceMetrics.from_dict(json.loads(kv.value))
-            except (ValueError, KeyError, TypeError):
-                continue      # an unreadable sample is no reason to fail the instance list
-            found[(sample.process_guid, sample.index)] = sample
-        return found
+    ) -> tuple[list[tuple[ActualLRP, int]], dict[tuple[str, int], InstanceMetrics]]:
+        """`list_actual` and the cells' last container samples by (process_guid, index), in
+        one round trip to etcd (ltc's wait reads them at each change of its app), at one
+        revision."""
+        actual_prefix = keys.ACTUAL if guid is None else keys.actual_prefix(guid)
+        metrics_prefix = keys.METRICS if guid is None else keys.metrics_prefix(guid)
+        actuals, samples = await self._etcd.read([GetPrefix(actual_prefix),
+                                                  GetPrefix(metrics_prefix)])
+        return _actuals(actuals), _samples(samples)
 
     async def create_unclaimed(
         self, guid: str, indices: Sequence[int], now_ns: int, *, run_version: int = 0
