@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -25,7 +25,6 @@ from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode, exit_code_for
 from lattice.cli.ltc_autoscale import autoscale_options
 from lattice.client.app_creator import create_app
-from lattice.client.app_runner import Progress, route_urls
 from lattice.client.app_spec import (
     CreateFlags,
     check_app_name,
@@ -34,9 +33,7 @@ from lattice.client.app_spec import (
     parse_duration,
 )
 from lattice.client.autoscale_flags import AutoscaleFlags
-from lattice.client.connection import Connection, connect
 from lattice.client.errors import BadTarget, ClientError, InvalidInput, Unauthorized
-from lattice.client.receptor import Info
 from lattice.client.target import (
     CONFIG_ENV,
     Target,
@@ -46,6 +43,13 @@ from lattice.client.target import (
     save_target,
 )
 from lattice.models import FieldError
+
+if TYPE_CHECKING:
+    # Types only: `ltc create` imports the waiting code once its request is sent
+    # (lattice/client/app_creator.py), and needs no event loop nor Connection.
+    from lattice.client.app_runner import Progress
+    from lattice.client.connection import Connection
+    from lattice.client.receptor import Info
 
 T = TypeVar("T")
 
@@ -89,6 +93,8 @@ class LtcContext:
         """Connect to the target and run `work` in a fresh event loop."""
         # Imported here: `ltc create` and `ltc --help` do without asyncio (app_creator.py).
         import asyncio
+
+        from lattice.client.connection import connect
 
         target = self.target()
 
@@ -289,6 +295,8 @@ def create(
         target = obj.target()
         click.echo(messages.creating(spec.name, spec.instances))
         created = create_app(target, spec, timeout_s=timeout_s, on_progress=progress_printer())
+        from lattice.client.app_runner import route_urls  # loaded by the wait already
+
         urls = route_urls(created, target)
     click.echo(messages.app_running(created, urls))
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lattice.cli.exit_codes import is_image_problem
-from lattice.client.app_runner import AppStatus, AppSummary, Progress
 from lattice.client.errors import (
     ApiError,
     AppAlreadyExists,
@@ -26,19 +25,20 @@ from lattice.client.errors import (
     Unauthorized,
     WaitTimedOut,
 )
-from lattice.client.receptor import CellState, Info
 from lattice.client.target import Target
-from lattice.models import ActualState, DesiredLRP, FieldError, PortMapping
-from lattice.models.actual import ActualLRP
+from lattice.models import DesiredLRP, FieldError
 from lattice.models.desired import describe_monitor
 from lattice.models.syslog_drain import redact
 
 if TYPE_CHECKING:
-    # smoke.py runs on aiohttp: only `ltc test` imports it, when it runs.
+    # Types only. `ltc create` imports the waiting code and the actual LRP model once its
+    # request is sent (lattice/client/app_creator.py); smoke.py runs on aiohttp, imported by
+    # `ltc test` alone; `ltc create` and `ltc --help` do without logagg and the other models
+    # (tests/unit/test_ltc_imports.py).
+    from lattice.client.app_runner import AppStatus, AppSummary, Progress
+    from lattice.client.receptor import CellState, Info
     from lattice.client.smoke import StepResult
-
-    # Types only: `ltc create` and `ltc --help` do without logagg and these models (about
-    # 6 ms of imports; tests/unit/test_ltc_imports.py).
+    from lattice.models.actual import ActualLRP, PortMapping
     from lattice.models.function import Function
     from lattice.models.metrics import InstanceMetrics
     from lattice.models.task import Task
@@ -206,6 +206,8 @@ def app_list(apps: Sequence[AppSummary]) -> str:
 
 
 def app_status(status: AppStatus) -> str:
+    from lattice.models.actual import ActualState
+
     lrp = status.desired
     info, run = lrp.scheduling, lrp.run
     running = sum(1 for i in status.instances if i.actual.state == ActualState.RUNNING)
@@ -372,11 +374,12 @@ def cells_json(cells: Sequence[CellState]) -> str:
     ])
 
 
+# Keyed by ActualState's values: the model is not imported before `ltc create` sends its request.
 STATE_COLORS = {
-    ActualState.RUNNING: "green",
-    ActualState.CLAIMED: "yellow",
-    ActualState.UNCLAIMED: "white",
-    ActualState.CRASHED: "red",
+    "RUNNING": "green",
+    "CLAIMED": "yellow",
+    "UNCLAIMED": "white",
+    "CRASHED": "red",
 }
 MARK = "\u25cf"   # one filled circle per instance
 MISSING_CELL = "(missing: instances placed here, but the cell does not answer)"
@@ -394,15 +397,16 @@ def visualize(cells: Sequence[CellState], actuals: Sequence[ActualLRP]) -> str:
             unplaced.append(actual)
     width = max([len(c) for c in by_cell] + [len("unplaced")])
     lines = [
-        "  ".join(click.style(f"{MARK} {state.value}", fg=color)
+        "  ".join(click.style(f"{MARK} {state}", fg=color)
                   for state, color in STATE_COLORS.items())
     ]
     for cell_id in sorted(by_cell):
-        marks = "".join(click.style(MARK, fg=STATE_COLORS[a.state]) for a in by_cell[cell_id])
+        marks = "".join(click.style(MARK, fg=STATE_COLORS[a.state.value])
+                        for a in by_cell[cell_id])
         flag = "" if cell_id in known else " " + click.style(MISSING_CELL, fg="red")
         lines.append(f"{cell_id.ljust(width)}  {marks or NONE}{flag}")
     if unplaced:
-        marks = "".join(click.style(MARK, fg=STATE_COLORS[a.state]) for a in unplaced)
+        marks = "".join(click.style(MARK, fg=STATE_COLORS[a.state.value]) for a in unplaced)
         lines.append(f"{'unplaced'.ljust(width)}  {marks}")
     return "\n".join(lines)
 

@@ -4,21 +4,25 @@ asyncio costs about 30 ms to import (ssl comes with it), a tenth of a whole `ltc
 instance, and creating an app is one POST and a wait, which a plain thread does as well: the
 API calls go over `HttpTransport` directly and the brain's event stream is read by its own
 thread (app_events.py). The requests, the waiting rules and the errors are AppRunner's.
+
+Before its request, `ltc create` imports only what the request needs: the waiting code and the
+actual LRP model it reads are imported once the box has the request, while the box places and
+starts the app (tests/unit/test_ltc_imports.py).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lattice.client.api_transport import HttpTransport
-from lattice.client.app_events import AppEvents
-from lattice.client.app_runner import (
-    EVENTS_START_TIMEOUT_S,
-    ProgressCallback,
-    wait_until_running_blocking,
-)
+from lattice.client.app_events import EVENTS_START_TIMEOUT_S, AppEvents
 from lattice.client.app_spec import AppSpec, build_create_request
 from lattice.client.receptor import BlockingReceptorClient
 from lattice.client.target import Target, auth_headers
-from lattice.models import DesiredLRP
+
+if TYPE_CHECKING:
+    from lattice.client.app_runner import ProgressCallback
+    from lattice.models import DesiredLRP
 
 
 def create_app(
@@ -39,6 +43,11 @@ def create_app(
         if events is not None:
             events.open()
         created = api.create_desired_lrp(build_create_request(spec, target.domain))
+        # The waiting code (and the actual LRP model it reads) is imported now that the box
+        # has the request: the imports take place while the box places and starts the app,
+        # rather than before it has heard of it.
+        from lattice.client.app_runner import wait_until_running_blocking
+
         if events is not None:
             events.wait_subscribed(min(EVENTS_START_TIMEOUT_S, timeout_s))
         wait_until_running_blocking(

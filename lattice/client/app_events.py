@@ -34,6 +34,8 @@ EVENTS_PATH = "/v1/events"
 FILTER_PARAMETER = "process_guid"
 # The brain sends a heartbeat every 15 s; a stream silent for longer than this is dead.
 READ_TIMEOUT_S = 45.0
+# How long a wait gives the stream to open before it polls without it.
+EVENTS_START_TIMEOUT_S = 1.0
 
 
 class AppEvents:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from lattice.client.app_events import EVENTS_START_TIMEOUT_S, AppEvents
 from lattice.client.app_spec import AppSpec, build_create_request, check_app_name, check_instances
 from lattice.client.errors import (
     InstanceProblem,
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 POLL_INTERVAL_S = 0.05
 # While the brain's events wake the wait, a poll is only the safety net for a missed one.
 POLL_INTERVAL_WITH_EVENTS_S = 0.5
-# How long a wait gives the event stream to open before it polls without it.
-EVENTS_START_TIMEOUT_S = 1.0
 # The restart policy restarts the 1st and 2nd crash at once and backs off from the 3rd (30 s and
 # more), so an instance that has crashed 3 times will not be up within any reasonable wait.
 CRASH_LIMIT = 3
@@ -302,8 +301,6 @@ class AppRunner:
     ) -> list[ActualLRP]:
         events = None
         if self._watch_events:
-            from lattice.client.app_events import AppEvents
-
             events = AppEvents(self._api.base_url, app, auth_headers(self._target))
             await events.start(min(EVENTS_START_TIMEOUT_S, timeout_s))
         try:

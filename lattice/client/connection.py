@@ -1,6 +1,6 @@
 """What one ltc command talks to the box through.
 
-API calls go over `HttpTransport` (api_transport.py: http.client, no aiohttp). The log
+API calls go over `HttpTransport` (api_transport.py: plain_http.py, no aiohttp). The log
 WebSocket and the other streams use an aiohttp session, made on first use of
 `Connection.session` (so aiohttp is imported only by the commands that stream); it resolves
 the box's names (resolve.py), so `doppler.<domain>` reaches the router's address while the Host

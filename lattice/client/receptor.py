@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lattice.client.api_transport import HttpTransport, Reply, Transport
 from lattice.client.errors import ApiError, BadTarget, ProtocolError
-from lattice.models import ActualLRP, DesiredLRP, Route, RunInfo, SchedulingInfo
+from lattice.models import DesiredLRP, Route, RunInfo, SchedulingInfo
 
 if TYPE_CHECKING:
+    from lattice.models.actual import ActualLRP
     from lattice.models.cell import CellPresence
     from lattice.models.metrics import InstanceMetrics
 
@@ -125,6 +126,8 @@ class ReceptorClient:
         data = await self._call("GET", f"/v1/actual_lrps/{process_guid}")
 
         def build() -> list[tuple[ActualLRP, InstanceMetrics | None]]:
+            from lattice.models.actual import ActualLRP
+
             return [
                 (ActualLRP.from_dict(item),
                  None if item.get("metrics") is None
@@ -196,6 +199,9 @@ def _desired_lrp(data: Any) -> DesiredLRP:
 
 
 def _actual_lrps(data: Any) -> list[ActualLRP]:
+    # Here, not at the top: `ltc create` reads instances only once its request is sent.
+    from lattice.models.actual import ActualLRP
+
     return _parse(lambda: [ActualLRP.from_dict(item) for item in data], "actual LRP list", data)
 
 

@@ -33,8 +33,10 @@ FORBIDDEN = ("aiohttp", "asyncio", "aetcd", "grpc", "logagg", "docker", "structl
 NOT_FOR_CREATE = ("lattice.cli.ltc_cluster", "lattice.cli.ltc_functions", "lattice.cli.ltc_logs",
                   "lattice.cli.ltc_tasks", "lattice.cli.ltc_update", "lattice.models.function")
 
-# Runs `ltc create` as far as it goes against a port that refuses connections, then loads the
-# module its wait would load (the event stream reader), and lists what the interpreter holds.
+# Runs `ltc create` as far as it goes against a port that refuses connections (its request is
+# the first thing it sends), lists what the interpreter holds, then loads what its wait would
+# load once the request is sent (app_runner, the event stream reader and the actual LRP model)
+# and lists again.
 CHILD = """
 import json, sys
 from lattice.cli.ltc import cli
@@ -42,9 +44,14 @@ try:
     cli.main(%r, prog_name="ltc")
 except SystemExit as exc:
     code = exc.code
-import lattice.client.app_events
-print(json.dumps({"exit_code": code, "modules": sorted(sys.modules)}))
+before_request = sorted(sys.modules)
+import lattice.client.app_runner
+print(json.dumps({"exit_code": code, "before_request": before_request,
+                  "modules": sorted(sys.modules)}))
 """
+# What `ltc create` imports only once its request is sent: the box places and starts the app
+# meanwhile (lattice/client/app_creator.py).
+AFTER_REQUEST = ("lattice.client.app_runner", "lattice.models.actual", "lattice.client.connection")
 
 
 def loaded_modules(code: str, env: dict[str, str] | None = None) -> dict[str, object]:
@@ -74,6 +81,8 @@ def test_ltc_create_loads_no_heavy_module() -> None:
     # The command really ran: it got as far as connecting to the box.
     assert found["exit_code"] == ExitCode.BAD_TARGET, found["output"]
     assert heavy(found["modules"], FORBIDDEN + NOT_FOR_CREATE) == []
+    assert heavy(found["before_request"], AFTER_REQUEST) == []
+    assert "lattice.client.plain_http" in found["before_request"]    # the check sees modules
 
 
 def test_ltc_help_loads_no_heavy_module() -> None:
