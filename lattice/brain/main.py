@@ -131,6 +131,6 @@ async def serve(config: BrainConfig, *, ready: asyncio.Event | None = None) -> N
                 await task
         if presence is not None:
             await presence.release()
-        images.close()
+        await images.close()
         await etcd.close()
         log.info("brain-stopped")
