@@ -106,6 +106,8 @@ class Connection:
             *complete, pending = pending.split(b"\n")
             for line in complete:
                 yield line + b"\n"
+            if len(pending) > MAX_LINE:     # no stream of events has such lines: not one
+                raise BadResponse(f"a line of the answer is longer than {MAX_LINE} bytes")
         if pending:
             yield pending
 

@@ -178,6 +178,15 @@ def test_a_stream_comes_out_line_by_line_across_chunks() -> None:
         assert list(connection.lines(response)) == [b"abc\n", b"def\n", b"end"]
 
 
+def test_a_stream_line_without_end_is_refused_past_the_line_limit() -> None:
+    endless = b"x" * 70000
+    with CannedServer([b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(endless),
+                                                                         endless)]) as server, \
+            connected(server) as connection, \
+            pytest.raises(BadResponse, match="a line of the answer is longer than 65536 bytes"):
+        list(connection.lines(connection.request("GET", "/v1/events", {})))
+
+
 @pytest.mark.parametrize(("answer", "problem"), [
     (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not an HTTP/1.x status line: 'SSH-2.0-OpenSSH_9.2'"),
     (b"HTTP/1.1 2000 OK\r\n\r\n", "not an HTTP/1.x status line: 'HTTP/1.1 2000 OK'"),
