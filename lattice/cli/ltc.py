@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     # Types only: `ltc create` imports the waiting code once its request is sent
     # (lattice/client/app_creator.py), and needs no event loop nor Connection.
     from lattice.client.app_runner import Progress
+    from lattice.client.box_info import Info
     from lattice.client.connection import Connection
-    from lattice.client.receptor import Info
 
 T = TypeVar("T")
 

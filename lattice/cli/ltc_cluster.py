@@ -13,8 +13,8 @@ from lattice import __version__
 from lattice.cli import messages
 from lattice.cli.exit_codes import ExitCode
 from lattice.client.app_spec import parse_duration
+from lattice.client.box_info import CellState
 from lattice.client.connection import Connection
-from lattice.client.receptor import CellState
 from lattice.models import ActualLRP
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     # `ltc test` alone; `ltc create` and `ltc --help` do without logagg and the other models
     # (tests/unit/test_ltc_imports.py).
     from lattice.client.app_runner import AppStatus, AppSummary, Progress
-    from lattice.client.receptor import CellState, Info
+    from lattice.client.box_info import CellState, Info
     from lattice.client.smoke import StepResult
     from lattice.models.actual import ActualLRP, PortMapping
     from lattice.models.function import Function

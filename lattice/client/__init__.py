@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         parse_create_flags,
         parse_duration,
     )
+    from lattice.client.box_info import CellState, Info
     from lattice.client.connection import Connection, connect
     from lattice.client.errors import (
         ApiError,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     )
     from lattice.client.logs import tail_logs
     from lattice.client.names import static_address
-    from lattice.client.receptor import CellState, Info, ReceptorClient
+    from lattice.client.receptor import ReceptorClient
     from lattice.client.resolve import LatticeResolver
     from lattice.client.target import Target, load_target, parse_target, save_target
 
@@ -56,13 +57,14 @@ _NAMES_BY_MODULE = {
                    "route_urls", "wait_until_running"],
     "app_spec": ["AppSpec", "CreateFlags", "RouteSpec", "build_create_request",
                  "parse_create_flags", "parse_duration"],
+    "box_info": ["CellState", "Info"],
     "connection": ["Connection", "connect"],
     "errors": ["ApiError", "AppAlreadyExists", "AppNotFound", "BadTarget", "ClientError",
                "ConfigError", "InstancesCrashed", "InvalidInput", "InvalidRequest",
                "LogStreamFailed", "PlacementFailed", "ProtocolError", "WaitFailed",
                "WaitTimedOut"],
     "logs": ["tail_logs"],
-    "receptor": ["CellState", "Info", "ReceptorClient"],
+    "receptor": ["ReceptorClient"],
     "names": ["static_address"],
     "resolve": ["LatticeResolver"],
     "target": ["Target", "load_target", "parse_target", "save_target"],

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lattice.client.api_transport import HttpTransport, Reply, Transport
@@ -24,31 +23,11 @@ from lattice.client.errors import ApiError, BadTarget, ProtocolError
 from lattice.models import DesiredLRP, Route, RunInfo, SchedulingInfo
 
 if TYPE_CHECKING:
+    from lattice.client.box_info import CellState, Info
     from lattice.models.actual import ActualLRP
-    from lattice.models.cell import CellPresence
     from lattice.models.metrics import InstanceMetrics
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Info:
-    version: str
-    domain: str
-
-
-@dataclass(frozen=True)
-class CellUsage:
-    memory_mb: int
-    disk_mb: int
-    containers: int
-
-
-@dataclass(frozen=True)
-class CellState:
-    presence: CellPresence
-    used: CellUsage
-    instances_by_app: dict[str, int]
 
 
 def desired_lrp_from_dict(data: Mapping[str, Any]) -> DesiredLRP:
@@ -73,6 +52,8 @@ class ReceptorClient:
         return self._base_url
 
     async def info(self) -> Info:
+        from lattice.client.box_info import Info  # here: `ltc create` does without it
+
         data = await self._call("GET", "/v1/info")
         return _parse(lambda: Info(version=str(data["version"]), domain=str(data["domain"])),
                       "info", data)
@@ -145,7 +126,8 @@ class ReceptorClient:
         return data
 
     async def cells(self) -> list[CellState]:
-        from lattice.models.cell import CellPresence  # here: `ltc create` does without it
+        from lattice.client.box_info import CellState, CellUsage  # here: as info()
+        from lattice.models.cell import CellPresence
 
         data = await self._call("GET", "/v1/cells")
 

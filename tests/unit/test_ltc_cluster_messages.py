@@ -7,7 +7,7 @@ import json
 import click
 
 from lattice.cli import messages
-from lattice.client.receptor import CellState, CellUsage
+from lattice.client.box_info import CellState, CellUsage
 from lattice.client.smoke import StepResult
 from lattice.models import ActualLRP, ActualState, Capacity, CellPresence
 

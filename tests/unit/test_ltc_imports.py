@@ -31,7 +31,8 @@ FORBIDDEN = ("aiohttp", "asyncio", "aetcd", "grpc", "logagg", "docker", "structl
              "tempfile", "tarfile", "shlex", "encodings.idna", "http.client", "email", "ssl")
 # What `ltc create` does without, though `ltc --help` loads it to list every command.
 NOT_FOR_CREATE = ("lattice.cli.ltc_cluster", "lattice.cli.ltc_functions", "lattice.cli.ltc_logs",
-                  "lattice.cli.ltc_tasks", "lattice.cli.ltc_update", "lattice.models.function")
+                  "lattice.cli.ltc_tasks", "lattice.cli.ltc_update", "lattice.models.function",
+                  "lattice.client.box_info")
 
 # Runs `ltc create` as far as it goes against a port that refuses connections (its request is
 # the first thing it sends), lists what the interpreter holds, then loads what its wait would
@@ -142,6 +143,13 @@ def test_the_models_package_imports_its_modules_on_first_use() -> None:
     assert homes["CellPresence"] == "lattice.models.cell"
     assert homes["DesiredLRP"] == "lattice.models.desired"
     assert len(homes) >= 25
+
+
+def test_every_name_of_the_client_package_resolves() -> None:
+    import lattice.client
+
+    for name in lattice.client.__all__:
+        assert getattr(lattice.client, name) is not None, name
 
 
 def test_an_unknown_model_name_is_still_an_import_error() -> None:
