@@ -11,9 +11,8 @@ at the usual pace once it is not (the brain drops a slow subscriber; a proxy may
 The stream asks for the app's events only (`?process_guid=APP`): the brain sends none of the
 other apps' and tasks' events, so a busy box costs the wait nothing. A daemon thread reads the
 stream with plain_http.py (no aiohttp or http.client to import, no task on the event loop) and
-still marks only
-the events whose line names the app, so a brain that ignored the filter would only cost reads;
-`close()` shuts the socket, so the thread ends at once.
+still marks only the events whose line names the app, so a brain that ignored the filter would
+only cost reads; `close()` shuts the socket, so the thread ends at once.
 """
 
 from __future__ import annotations
