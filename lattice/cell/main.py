@@ -78,7 +78,8 @@ async def serve(
     )
     task_rep = TaskRep(
         TaskDeps(cluster_id=cluster_id, cell_id=config.cell_id, address=config.address,
-                 engine=engine, streams=streams, sink=sink, etcd=etcd, clock=time.time_ns),
+                 engine=engine, streams=streams, sink=sink, etcd=etcd, clock=time.time_ns,
+                 sandboxes=sandboxes),
         sync_interval_s=config.sync_interval_s,
     )
     metrics = MetricsSampler(etcd=etcd, cluster_id=cluster_id, cell_id=config.cell_id,

@@ -47,8 +47,8 @@ from lattice.cell.healthcheck import (
     port_is_open,
 )
 from lattice.cell.reports import ActualReports
-from lattice.cell.sandboxes import Sandbox, SandboxPool
-from lattice.cell.spec import ContainerSpec, build_container_spec
+from lattice.cell.sandboxes import SandboxPool, start_in_sandbox
+from lattice.cell.spec import build_container_spec
 from lattice.models import ActualState, Assignment, PortMapping, RunInfo
 from lattice.models.desired import CommandMonitor, HttpMonitor
 from lattice.store import StoreError
@@ -252,7 +252,7 @@ class InstanceRunner:
         )
         self._logs.cell("Creating container")
         try:
-            facts = await self._start_container(spec)
+            facts = await start_in_sandbox(deps.sandboxes, spec, deps.engine.create_and_start)
         except (ImageNotFound, ContainerStartFailed) as exc:
             # The instance's own fault: retrying would fail the same way. Report it crashed
             # and let the brain's restart policy decide.
@@ -261,30 +261,6 @@ class InstanceRunner:
             return None
         self._logs.cell("Successfully created container")
         return facts
-
-    async def _start_container(self, spec: ContainerSpec) -> ContainerFacts:
-        """Create and start the container, in a prewarmed sandbox's network if one fits."""
-        engine, pool = self._deps.engine, self._deps.sandboxes
-        sandbox: Sandbox | None = None
-        if pool is not None and spec.ports:
-            sandbox = pool.take(spec.ports)
-        if pool is None or sandbox is None:
-            return await engine.create_and_start(spec)
-        try:
-            return await engine.create_and_start(spec.in_sandbox(sandbox.id))
-        except ContainerStartFailed as exc:
-            # The sandbox died after it was warmed (its `die` event not yet seen): the
-            # container starts on its own network instead, as it would without a pool.
-            log.info("sandbox-unusable", sandbox_id=sandbox.id[:12], error=str(exc))
-            pool.discard(sandbox.id)
-            return await engine.create_and_start(spec)
-        except CellError:
-            pool.discard(sandbox.id)        # unused (a missing image, the engine away)
-            raise
-        finally:
-            # Cancelled (the cell stopping), the container may exist all the same: only the
-            # next sync can tell, and its sweep removes the sandbox if nothing names it.
-            pool.settled(sandbox.id)
 
     def _health_check(
         self, run: RunInfo, facts: ContainerFacts

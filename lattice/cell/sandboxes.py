@@ -26,19 +26,27 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import docker.errors
 import structlog
 
 from lattice.cell.docker_engine import ContainerFacts, DockerEngine
-from lattice.cell.errors import CellError
-from lattice.cell.spec import LABEL_CELL_ID, LABEL_CLUSTER_ID, LABEL_SANDBOX, container_name_safe
+from lattice.cell.errors import CellError, ContainerStartFailed
+from lattice.cell.spec import (
+    LABEL_CELL_ID,
+    LABEL_CLUSTER_ID,
+    LABEL_SANDBOX,
+    ContainerSpec,
+    container_name_safe,
+)
 from lattice.images import SANDBOX_IMAGE, ImageBuildError, build_sandbox_image
 
 log = structlog.get_logger("lattice.cell.sandboxes")
+
+T = TypeVar("T")
 
 DEFAULT_PORTS = (8080,)      # Lattice's default app port: the set worth warming before any ask
 MAX_PORT_SETS = 4            # port sets kept warm; the least recently asked for goes first
@@ -51,7 +59,8 @@ SANDBOX_PIDS = 4
 
 
 def port_key(ports: Iterable[int]) -> str:
-    """One port set's name: its ports sorted, comma-separated ("8080", "8080,9000")."""
+    """One port set's name: its ports sorted, comma-separated ("8080", "8080,9000"; "" for a
+    sandbox that publishes nothing, a task's or a function's)."""
     return ",".join(str(port) for port in sorted(set(ports)))
 
 
@@ -155,8 +164,6 @@ class SandboxPool:
         if not self._enabled:
             return None
         key = port_key(ports)
-        if not key:
-            return None
         loop = asyncio.get_running_loop()
         self._last_take = loop.time()
         warm = self._warm.get(key)
@@ -261,3 +268,28 @@ class SandboxPool:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def start_in_sandbox(pool: SandboxPool | None, spec: ContainerSpec,
+                           start: Callable[[ContainerSpec], Awaitable[T]]) -> T:
+    """`start(spec)` in a warm sandbox with exactly the spec's ports, if the pool has one;
+    else, or if that sandbox turns out to be dead, `start(spec)` on the container's own network.
+    `start` raises ContainerStartFailed when the engine refuses to start the container."""
+    sandbox = pool.take(spec.ports) if pool is not None else None
+    if pool is None or sandbox is None:
+        return await start(spec)
+    try:
+        return await start(spec.in_sandbox(sandbox.id))
+    except ContainerStartFailed as exc:
+        # The sandbox died after it was warmed (its `die` event not yet seen): the container
+        # starts on its own network instead, as it would without a pool.
+        log.info("sandbox-unusable", sandbox_id=sandbox.id[:12], error=str(exc))
+        pool.discard(sandbox.id)
+        return await start(spec)
+    except CellError:
+        pool.discard(sandbox.id)        # unused (a missing image, the engine away)
+        raise
+    finally:
+        # Cancelled (the cell stopping), the container may exist all the same: only the next
+        # sync can tell, and its sweep removes the sandbox if nothing names it.
+        pool.settled(sandbox.id)

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import io
 import json
-import re
 import tarfile
 import threading
 import time
@@ -43,11 +42,13 @@ from lattice.cell.errors import (
     ImageNotFound,
 )
 from lattice.cell.log_frames import LogLine
+from lattice.cell.sandboxes import SandboxPool, start_in_sandbox
 from lattice.cell.spec import (
     LABEL_CELL_ID,
     LABEL_CLUSTER_ID,
     LABEL_TASK_GUID,
     ContainerSpec,
+    container_name_safe,
     cpu_shares,
     memory_limit_bytes,
 )
@@ -61,7 +62,6 @@ log = structlog.get_logger("lattice.cell.tasks")
 
 Clock = Callable[[], int]
 RETRY_S = 0.5
-_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
 
 def task_labels(cluster_id: str, cell_id: str, task_guid: str) -> dict[str, str]:
@@ -73,7 +73,7 @@ def task_container_spec(*, cluster_id: str, cell_id: str, address: str, task: Ta
     d = task.definition
     command = d.command + d.args
     return ContainerSpec(
-        name=f"lattice-{_NAME_UNSAFE.sub('_', cell_id)}-task-{task.task_guid}",
+        name=f"lattice-{container_name_safe(cell_id)}-task-{task.task_guid}",
         image=d.image,
         command=command or None,
         environment=dict(d.env),
@@ -110,6 +110,7 @@ class TaskDeps:
     sink: LogSink
     etcd: Etcd
     clock: Clock
+    sandboxes: SandboxPool | None = None    # prewarmed networks (a bare one: no ports)
 
 
 class ResultReader:
@@ -235,11 +236,12 @@ class TaskRunner:
             if task.definition.capture_stdout:
                 await self._run_function(task, logs)
                 return
+            spec = task_container_spec(cluster_id=self._deps.cluster_id,
+                                       cell_id=self._deps.cell_id, address=self._deps.address,
+                                       task=task)
             try:
-                facts = await self._deps.engine.create_and_start(task_container_spec(
-                    cluster_id=self._deps.cluster_id, cell_id=self._deps.cell_id,
-                    address=self._deps.address, task=task,
-                ))
+                facts = await start_in_sandbox(self._deps.sandboxes, spec,
+                                               self._deps.engine.create_and_start)
             except (ImageNotFound, ContainerStartFailed) as exc:
                 logs.cell(f"Failed to create container: {exc}")
                 await self._complete(failed=True, reason=str(exc), result="", status=None)
@@ -288,7 +290,9 @@ class TaskRunner:
         spec = task_container_spec(cluster_id=self._deps.cluster_id, cell_id=self._deps.cell_id,
                                    address=self._deps.address, task=task)
         try:
-            run = await self._attached.run(spec, stdin, logs.stderr, d.timeout_s)
+            run = await start_in_sandbox(
+                self._deps.sandboxes, spec,
+                lambda spec: self._attached.run(spec, stdin, logs.stderr, d.timeout_s))
         except (ImageNotFound, ContainerStartFailed) as exc:
             logs.cell(f"Failed to create container: {exc}")
             await self._complete(failed=True, reason=str(exc), result="", status=None)

@@ -433,3 +433,33 @@ def test_with_two_brains_each_admits_its_own_concurrency(
         # The router balances between the brains: two run at once (one per brain), and
         # the third finds its brain busy with no line.
         assert sorted(results) == [200, 200, 429], results
+
+
+def bare_sandboxes(box: Box) -> set[str]:
+    """The box's running sandboxes that publish no port: what tasks and functions join."""
+    client = docker.from_env()
+    try:
+        items = client.api.containers(filters={
+            "label": [f"lattice.cluster_id={box.cluster_id}", "lattice.sandbox="]})
+        return {str(item["Id"]) for item in items}
+    finally:
+        client.close()
+
+
+def test_after_its_first_run_a_function_runs_in_a_prewarmed_sandbox_used_once(
+    box: Box, demo_image: str
+) -> None:
+    name = name_of("warm")
+    # A container in a sandbox's network has the sandbox's host name: its short id.
+    create(box, name, ["/bin/sh", "-c", "cat /etc/hostname"], demo_image)
+    status, _, first = invoke(box, name)
+    assert status == 200, first
+    # The first run asked for a sandbox without ports; the cell keeps some warm from then on.
+    warm = wait_for(lambda: bare_sandboxes(box), DEADLINE_S, "a warm sandbox without ports")
+    status, _, second = invoke(box, name)
+    assert status == 200, second
+    (used,) = [sandbox for sandbox in warm if sandbox.startswith(second.decode().strip())]
+    wait_for(lambda: used not in bare_sandboxes(box), DEADLINE_S, "its sandbox removed")
+    status, _, third = invoke(box, name)
+    assert status == 200, third
+    assert third != second      # a new sandbox each run
