@@ -81,6 +81,11 @@ def test_ltc_with_credentials_creates_reads_logs_and_keeps_them_private(
     )
     reader.start()
     try:
+        # The app prints its marker once, at start: `ltc logs` must have attached before. (It
+        # starts as a process of its own, and a create became quick enough to win that race.)
+        wait_for(lambda: any("subscriber-connected" in line and "app_id=authed" in line
+                             for line in box.logs().splitlines()), 30,
+                 "`ltc logs` to attach to the log aggregator")
         created = ltc(box, "create", "authed", demo_image, "--", "sh", "-c",
                       "echo auth-marker; exec httpd -f -p 8080 -h /www")
         assert created.returncode == 0, created.stderr
