@@ -245,8 +245,16 @@ def test_the_firehose_carries_every_apps_lines_on_loopback(
 
 def test_debug_logs_show_the_components_own_events(
         box: Box, demo_image: str, apps: list[str], followers: list[Follower]) -> None:
+    def debug_subscribers() -> int:
+        return sum("subscriber-connected" in ln and "app_id=lattice-debug" in ln
+                   for ln in box.logs().splitlines())
+
+    attached = debug_subscribers()
     debug = Follower(box, "debug-logs")
     followers.append(debug)
+    # instance-started is logged once: `ltc debug-logs`, a process of its own, must have
+    # attached before the create (which became quick enough to win that race).
+    wait_for(lambda: debug_subscribers() > attached, 30, "`ltc debug-logs` to attach")
     create_ticker(box, apps, "debugged", demo_image, "sleep 3600")
     line = wait_for(lambda: next((ln for ln in debug.lines
                                   if "[cell]" in ln and '"instance-started"' in ln
