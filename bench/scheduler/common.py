@@ -64,7 +64,7 @@ class RunningBox:
 
     def ltc(self, *args: str) -> None:
         env = {"LATTICE_CONFIG": str(self.data_dir / "ltc.json"), "PATH": "/usr/bin:/bin"}
-        subprocess.run([sys.executable, "-m", "lattice.cli.ltc", *args], env=env, check=True,
+        subprocess.run([sys.executable, "-m", "lattice.cli.ltc_entry", *args], env=env, check=True,
                        capture_output=True, text=True)
 
     def all_answer(self, app: str, instances: int) -> bool:
