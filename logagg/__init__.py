@@ -18,9 +18,9 @@ envelopes and crash records, does not pay for the server each time it starts.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lattice.lazy_names import lazy_getattr
 from logagg.config import LogaggConfig
 from logagg.crashes import CrashRecord
 from logagg.envelope import Envelope
@@ -36,22 +36,16 @@ if TYPE_CHECKING:
     from logagg.publisher import LogPublisher
 
 _MODULE_OF = {
-    "crashes": "logagg.client",
-    "firehose": "logagg.client",
-    "recent": "logagg.client",
-    "tail": "logagg.client",
-    "serve": "logagg.main",
-    "LogPublisher": "logagg.publisher",
+    "crashes": "client",
+    "firehose": "client",
+    "recent": "client",
+    "tail": "client",
+    "serve": "main",
+    "LogPublisher": "publisher",
 }
 
 __all__ = ["CrashRecord", "Envelope", "LogPublisher", "LogStreamError", "LogaggConfig", "crashes",
            "firehose", "recent", "serve", "tail"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'logagg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value     # later look-ups skip this function
-    return value
+__getattr__ = lazy_getattr(__name__, _MODULE_OF)

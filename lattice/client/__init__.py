@@ -7,7 +7,9 @@ must not import them all, and with them aiohttp and the log client, at every `lt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lattice.lazy_names import lazy_getattr
 
 if TYPE_CHECKING:
     from lattice.client.app_runner import (
@@ -115,12 +117,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lattice.client' has no attribute {name!r}")
-    # __import__ rather than importlib.import_module: the same import, but one that
-    # `python -X importtime` reports, so the start-up cost of each module stays visible.
-    value = getattr(__import__(f"lattice.client.{module}", fromlist=[name]), name)
-    globals()[name] = value     # later look-ups skip this function
-    return value
+__getattr__ = lazy_getattr(__name__, _MODULE_OF)

@@ -8,7 +8,9 @@ every `ltc` start a few milliseconds of dataclass set-up (tests/unit/test_ltc_im
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lattice.lazy_names import lazy_getattr
 
 if TYPE_CHECKING:
     from lattice.models.actual import ActualLRP, ActualState, InvalidTransition, PortMapping
@@ -76,15 +78,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lattice.models' has no attribute {name!r}")
-    # __import__ rather than importlib.import_module: the same import, but one that
-    # `python -X importtime` reports, so the start-up cost of each module stays visible.
-    value = getattr(__import__(f"lattice.models.{module}", fromlist=[name]), name)
-    globals()[name] = value     # later look-ups skip this function
-    return value
+__getattr__ = lazy_getattr(__name__, _MODULE_OF)
 
 
 def __dir__() -> list[str]:
