@@ -67,6 +67,16 @@ async def running(etcd: Etcd, guid: str, index: int) -> ActualLRP | None:
     return actual if actual is not None and actual.ports else None
 
 
+async def start_web_once_warm(harness: CellUnderTest, etcd: Etcd, demo_image: str,
+                              docker_client: docker.DockerClient) -> ActualLRP:
+    """Start the cell, and once it has a warm sandbox, an instance web/0; it RUNNING."""
+    await harness.start()
+    await wait_for(lambda: warm_ids(docker_client, harness.cell_id), "a warm sandbox")
+    await desire(etcd, run_info("web", demo_image), instances=1)
+    await claim(etcd, harness.cell_id, "web", 0)
+    return await wait_for(lambda: running(etcd, "web", 0), "web/0 RUNNING")
+
+
 async def test_an_instance_starts_in_a_warm_sandbox_which_goes_with_it(
     harness: CellUnderTest, etcd: Etcd, demo_image: str, docker_client: docker.DockerClient
 ) -> None:
@@ -108,11 +118,7 @@ async def test_an_instance_starts_in_a_warm_sandbox_which_goes_with_it(
 async def test_a_dead_sandbox_crashes_its_instance_which_starts_again(
     harness: CellUnderTest, etcd: Etcd, demo_image: str, docker_client: docker.DockerClient
 ) -> None:
-    await harness.start()
-    await wait_for(lambda: warm_ids(docker_client, harness.cell_id), "a warm sandbox")
-    await desire(etcd, run_info("web", demo_image), instances=1)
-    await claim(etcd, harness.cell_id, "web", 0)
-    actual = await wait_for(lambda: running(etcd, "web", 0), "web/0 RUNNING")
+    actual = await start_web_once_warm(harness, etcd, demo_image, docker_client)
     sandbox_id = docker_client.api.inspect_container(actual.container_id)["Config"]["Labels"][
         LABEL_SANDBOX_ID]
 
@@ -131,11 +137,7 @@ async def test_a_dead_sandbox_crashes_its_instance_which_starts_again(
 async def test_a_restarted_cell_keeps_the_sandbox_in_use_and_its_warm_one(
     harness: CellUnderTest, etcd: Etcd, demo_image: str, docker_client: docker.DockerClient
 ) -> None:
-    await harness.start()
-    await wait_for(lambda: warm_ids(docker_client, harness.cell_id), "a warm sandbox")
-    await desire(etcd, run_info("web", demo_image), instances=1)
-    await claim(etcd, harness.cell_id, "web", 0)
-    actual = await wait_for(lambda: running(etcd, "web", 0), "web/0 RUNNING")
+    actual = await start_web_once_warm(harness, etcd, demo_image, docker_client)
     warm = await wait_for(lambda: warm_ids(docker_client, harness.cell_id), "a refill")
     before = {str(c["Id"]) for c in cell_containers(docker_client, harness.cell_id)}
 
