@@ -147,12 +147,12 @@ class Rep:
 
     def _on_sandbox_gone(self, event: ContainerEvent) -> None:
         """A sandbox died or was removed: out of the pool, and its instance, if any, crashes
-        (its ports went with the sandbox's docker-proxies)."""
-        if self.sandboxes is not None:
-            if event.action == "destroy":
-                self.sandboxes.forget(event.container_id)
-            else:
-                self.sandboxes.discard(event.container_id)
+        (its ports went with the sandbox's docker-proxies) unless the pool removed it, after
+        that instance's container."""
+        pool = self.sandboxes
+        if pool is not None and not pool.gone(event.container_id,
+                                              destroyed=event.action == "destroy"):
+            return
         for runner in self._runners.values():
             if runner.sandbox_id == event.container_id:
                 runner.sandbox_lost()

@@ -105,6 +105,7 @@ class SandboxPool:
             self._warm[port_key(default_ports)] = []
         self._lent: set[str] = set()
         self._unheld: set[str] = set()      # unheld in the last sweep's listing
+        self._removing: set[str] = set()    # removed by the pool, until Docker says destroyed
         self._enabled = False
         self._wanted = asyncio.Event()
         self._last_take = 0.0
@@ -199,6 +200,17 @@ class SandboxPool:
                     self._wanted.set()
                     return
 
+    def gone(self, sandbox_id: str, *, destroyed: bool) -> bool:
+        """Docker says the sandbox died (or was destroyed). True if the pool did not remove it
+        itself: then whatever ran in its network lost its ports."""
+        removed_by_pool = sandbox_id in self._removing
+        if destroyed:
+            self._removing.discard(sandbox_id)
+            self.forget(sandbox_id)
+        elif not removed_by_pool:
+            self.discard(sandbox_id)
+        return not removed_by_pool
+
     def sweep(self, containers: list[ContainerFacts]) -> None:
         """The rep's periodic sync: remove the sandboxes nobody holds.
 
@@ -207,7 +219,9 @@ class SandboxPool:
         """
         in_use = {c.sandbox_id for c in containers if c.sandbox_id}
         keep = self.warm_ids() | self._lent | in_use
-        unheld = {c.id for c in containers if LABEL_SANDBOX in c.labels and c.id not in keep}
+        listed = {c.id for c in containers if LABEL_SANDBOX in c.labels}
+        self._removing &= listed        # a `destroy` event missed: gone all the same
+        unheld = {c for c in listed if c not in keep}
         for container_id in unheld & self._unheld:
             log.info("sandbox-orphan-removed", container_id=container_id[:12])
             self._remove_later(container_id)
@@ -255,6 +269,9 @@ class SandboxPool:
     # -- removal -----------------------------------------------------------------------------
 
     def _remove_later(self, container_id: str) -> None:
+        if container_id in self._removing:
+            return
+        self._removing.add(container_id)
         self._spawn(self._remove(container_id), f"sandbox-remove-{container_id[:12]}")
 
     async def _remove(self, container_id: str) -> None:
@@ -262,6 +279,7 @@ class SandboxPool:
             await self._engine.remove(container_id)
         except CellError as exc:
             # The next sync's sweep tries again.
+            self._removing.discard(container_id)
             log.warning("sandbox-remove-failed", container_id=container_id[:12], error=str(exc))
 
     def _spawn(self, coro: Any, name: str) -> None:
