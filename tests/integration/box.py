@@ -77,6 +77,16 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+PORT_ATTEMPTS = 3
+
+
+class RouterPortTaken(AssertionError):
+    """The router could not bind the port chosen for it: something took it meanwhile."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"the router's port {port} was taken before the router bound it")
+
+
 @dataclass
 class Box:
     data_dir: Path
@@ -112,7 +122,24 @@ class Box:
         text = self.log_path.read_text(errors="replace")
         if self.process.poll() is not None:
             raise AssertionError(f"lattice up exited with {self.process.returncode}:\n{text}")
+        if f"'127.0.0.1', {self.router_port}): address already in use" in text:
+            raise RouterPortTaken(self.router_port)
         return "lattice is up" in text
+
+    def start_on_a_free_port(self, timeout: float = 90) -> None:
+        """`start`, again on another router port (up to PORT_ATTEMPTS times) while the chosen
+        one is taken before the router binds it: free_port() cannot hold a port, and Docker
+        publishes containers' ports (the cells' sandboxes, from the box's first second) in the
+        same range without asking the kernel whether they are free."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self.start(timeout)
+                return
+            except RouterPortTaken:
+                self.stop()
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                self.router_port = free_port()
 
     def stop(self, timeout: float = 20) -> float:
         """SIGTERM the box; returns the seconds it took; asserts nothing it started is left."""
@@ -226,7 +253,7 @@ def ltc_ok(box: Box, *args: str) -> str:
 def running_box(data_dir: Path, *, cells: int | None = None,
                 credentials: Credentials | None = None, env: Mapping[str, str] | None = None,
                 target: bool = True, ltc_timeout: float = 120,
-                start_timeout: float = 90) -> Iterator[Box]:
+                start_timeout: float = 90, router_port: int | None = None) -> Iterator[Box]:
     """`lattice up` in `data_dir`, up within `start_timeout` s, ltc targeted at it if `target`.
 
     `cells` is `--cells` (lattice up's default when None); `credentials` start the box secured
@@ -237,10 +264,11 @@ def running_box(data_dir: Path, *, cells: int | None = None,
     secured = {} if credentials is None else {
         USERNAME_ENV: credentials.username, PASSWORD_ENV: credentials.password}
     box = Box(data_dir, extra_args=() if cells is None else ("--cells", str(cells)),
-              env={**(env or {}), **secured}, ltc_timeout=ltc_timeout)
+              env={**(env or {}), **secured}, ltc_timeout=ltc_timeout,
+              router_port=free_port() if router_port is None else router_port)
     cluster_id = ""
     try:
-        box.start(start_timeout)
+        box.start_on_a_free_port(start_timeout)
         cluster_id = box.cluster_id     # read while its etcd runs, to find its containers after
         if target:
             login = () if credentials is None else ("--username", credentials.username)
