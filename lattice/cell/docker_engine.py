@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import docker
@@ -207,6 +207,9 @@ class DockerEngine:
         return attrs
 
     def _inspect(self, container_id: str) -> ContainerFacts:
+        return facts_from_inspect(self._inspect_attrs(container_id))
+
+    def _inspect_published(self, container_id: str) -> ContainerFacts:
         attrs = self._inspect_attrs(container_id)
         owner = network_owner(attrs)
         if not owner:
@@ -291,14 +294,23 @@ class DockerEngine:
         Raises ImageNotFound or ContainerStartFailed for the instance's faults (a container
         that fails to start is removed again), DockerUnavailable for the engine's.
         """
-        return await self._call(self._create_and_start, spec.create_kwargs())
+        facts = await self._call(self._create_and_start, spec.create_kwargs())
+        # In a sandbox, the container publishes nothing itself: its ports are the sandbox's,
+        # known since the sandbox was warmed.
+        return replace(facts, host_ports=dict(spec.sandbox_ports)) if spec.sandbox_id else facts
 
     async def create_and_start_raw(self, create_kwargs: dict[str, Any]) -> ContainerFacts:
         """The same, from docker-py's `containers.create` keyword arguments (a sandbox's)."""
         return await self._call(self._create_and_start, create_kwargs)
 
     async def inspect(self, container_id: str) -> ContainerFacts:
+        """The container's state, with the ports it publishes itself (none in a sandbox)."""
         return await self._call(self._inspect, container_id)
+
+    async def inspect_published(self, container_id: str) -> ContainerFacts:
+        """The same, with a sandboxed container's ports read from its sandbox (one more engine
+        call): for a container adopted after a restart of the cell."""
+        return await self._call(self._inspect_published, container_id)
 
     async def list_cell_containers(
         self, cluster_id: str, cell_id: str, instance_guid: str | None = None

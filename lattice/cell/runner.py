@@ -223,7 +223,7 @@ class InstanceRunner:
         for extra in existing:
             if extra.id != keep.id:
                 await self._deps.engine.remove(extra.id)
-        return await self._deps.engine.inspect(keep.id)
+        return await self._deps.engine.inspect_published(keep.id)
 
     async def _crashed_while_away(self, existing: list[ContainerFacts]) -> bool:
         """True if a container of this instance exited while no runner watched it; that is

@@ -297,7 +297,7 @@ async def start_in_sandbox(pool: SandboxPool | None, spec: ContainerSpec,
     if pool is None or sandbox is None:
         return await start(spec)
     try:
-        return await start(spec.in_sandbox(sandbox.id))
+        return await start(spec.in_sandbox(sandbox.id, sandbox.host_ports))
     except ContainerStartFailed as exc:
         # The sandbox died after it was warmed (its `die` event not yet seen): the container
         # starts on its own network instead, as it would without a pool.

@@ -135,9 +135,10 @@ class ContainerSpec:
     # A prewarmed sandbox's container id: the container joins its network namespace, whose
     # ports are published already, instead of getting its own (cell/sandboxes.py).
     sandbox_id: str = ""
+    sandbox_ports: dict[int, int] = field(default_factory=dict)   # the sandbox's host ports
 
-    def in_sandbox(self, sandbox_id: str) -> ContainerSpec:
-        return replace(self, sandbox_id=sandbox_id,
+    def in_sandbox(self, sandbox_id: str, host_ports: dict[int, int]) -> ContainerSpec:
+        return replace(self, sandbox_id=sandbox_id, sandbox_ports=dict(host_ports),
                        labels={**self.labels, LABEL_SANDBOX_ID: sandbox_id})
 
     def create_kwargs(self) -> dict[str, Any]:

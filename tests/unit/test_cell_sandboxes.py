@@ -50,7 +50,7 @@ def test_an_instance_in_a_sandbox_joins_its_network_and_publishes_nothing_itself
     own = spec.create_kwargs()
     assert "network_mode" not in own
     assert LABEL_SANDBOX_ID not in own["labels"]
-    joined = spec.in_sandbox("f00d").create_kwargs()
+    joined = spec.in_sandbox("f00d", {8080: 32001, 9090: 32002}).create_kwargs()
     assert joined["network_mode"] == "container:f00d"
     assert "ports" not in joined       # Docker refuses ports with a container's network
     assert joined["labels"] == {**own["labels"], LABEL_SANDBOX_ID: "f00d"}
