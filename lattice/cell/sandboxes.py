@@ -139,8 +139,8 @@ class SandboxPool:
             if key is None or container.id in in_use:
                 continue
             if container.running and key in self._warm and len(self._warm[key]) < self._size:
-                facts = await self._engine.inspect(container.id)
-                self._warm[key].append(Sandbox(facts.id, facts.host_ports))
+                # The listing has its ports: a sandbox publishes them on its own network.
+                self._warm[key].append(Sandbox(container.id, container.host_ports))
             else:
                 self._remove_later(container.id)
         log.info("sandboxes-adopted", warm=len(self.warm_ids()))
