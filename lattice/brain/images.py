@@ -25,11 +25,10 @@ import docker
 import docker.errors
 import structlog
 
+from lattice.docker_socket import BASE_URL, unix_socket
+
 log = structlog.get_logger("lattice.brain.images")
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
-# The host part of the URL is ignored on a Unix socket; it only has to be a valid name.
-BASE_URL = "http://docker"
 REQUEST_TIMEOUT_S = 10.0
 
 
@@ -49,17 +48,6 @@ def _exposed_ports(attrs: Mapping[str, object]) -> tuple[int, ...]:
             ports.append(int(number))
     # Docker reports a map, whose order carries no meaning; the lowest port is "the first".
     return tuple(sorted(ports))
-
-
-def unix_socket(environ: Mapping[str, str]) -> str | None:
-    """The engine's Unix socket as the Docker SDK would find it; None when DOCKER_HOST names
-    an engine reached otherwise."""
-    host = environ.get("DOCKER_HOST", "")
-    if not host:
-        return DEFAULT_SOCKET
-    if host.startswith("unix://") and len(host) > len("unix://"):
-        return host[len("unix://"):]
-    return None
 
 
 class ImageInspector:

@@ -19,26 +19,22 @@ import aiohttp
 from lattice.cell.docker_engine import cell_filters
 from lattice.cell.errors import ContainerNotFound, DockerStreamError, DockerUnavailable
 from lattice.cell.log_frames import LogLine, LogStreamParser
+from lattice.docker_socket import BASE_URL, unix_socket
 
 LOG_CHUNK_BYTES = 16 * 1024
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
-# The host part of the URL is ignored on a Unix socket; it only has to be a valid name.
-BASE_URL = "http://docker"
 CONNECT_TIMEOUT_S = 5.0
 
 
 def docker_socket_path(environ: dict[str, str] | None = None) -> str:
     """The engine's socket: DOCKER_HOST if it is `unix://...`, else Docker's default."""
     env = os.environ if environ is None else environ
-    host = env.get("DOCKER_HOST", "")
-    if not host:
-        return DEFAULT_SOCKET
-    if host.startswith("unix://") and len(host) > len("unix://"):
-        return host[len("unix://"):]
+    path = unix_socket(env)
+    if path is not None:
+        return path
     raise DockerUnavailable(
-        f"DOCKER_HOST={host!r} is not supported: the cell reads Docker's event and log "
-        "streams only over a Unix socket (unix:///path/to/docker.sock)"
+        f"DOCKER_HOST={env.get('DOCKER_HOST')!r} is not supported: the cell reads Docker's "
+        "event and log streams only over a Unix socket (unix:///path/to/docker.sock)"
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lattice.brain.images import DEFAULT_SOCKET, unix_socket
+from lattice.docker_socket import DEFAULT_SOCKET, unix_socket
 
 
 def test_the_socket_is_dockers_default_or_the_one_docker_host_names() -> None:
